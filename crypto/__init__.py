@@ -1,0 +1,1 @@
+"""Keys, sealing, the keystore and signatures. Knows nothing about contacts."""

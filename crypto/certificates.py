@@ -1,0 +1,48 @@
+"""Signed erasure certificates: proof that a subject's key was destroyed, checkable offline."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+
+from crypto.signing import Signer, verify_signature
+
+
+@dataclass(frozen=True)
+class ErasureCertificate:
+    """What was destroyed, when, by whom, why, and where the erasure sits in the log."""
+
+    erasure_id: str
+    tenant_id: str
+    subject_id: str
+    key_id: str
+    destroyed_at: str
+    erased_by: str
+    request_id: str | None
+    ledger_position: int
+
+    def payload(self) -> bytes:
+        """The exact bytes signed: canonical JSON with sorted keys, prefixed with its purpose."""
+        return b"crm.erasure-certificate.v1\n" + orjson.dumps(
+            asdict(self), option=orjson.OPT_SORT_KEYS
+        )
+
+    def signed(self, signer: Signer) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "id": self.erasure_id,
+            "signature": signer.sign(self.payload()),
+            "public_key": signer.public_key,
+            "algorithm": "Ed25519",
+        }
+
+
+def verify_certificate(document: dict[str, Any]) -> bool:
+    """Check a certificate as served by the API, with the public key it carries (or pin one)."""
+    fields = {name: document.get(name) for name in ErasureCertificate.__dataclass_fields__}
+    certificate = ErasureCertificate(**fields)
+    return verify_signature(
+        str(document.get("public_key", "")), certificate.payload(), str(document["signature"])
+    )

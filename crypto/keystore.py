@@ -1,0 +1,192 @@
+"""The keystore: one data key per subject, stored only wrapped, destroyed for erasure.
+
+A subject's row is also its erasure fence (invariant 10): destroying a key keeps the row,
+with the key material removed, so no later command, in flight or replayed, can create a
+new key for an erased subject. Writers race on the primary key, so exactly one key ever
+exists per subject.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from threading import Lock
+from uuid import UUID
+
+from crypto import aead
+from crypto.errors import KeyDestroyed
+from crypto.kek import KeyEncryptionKeyProvider
+from storage.sql import SqlDatabase
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS subject_keys (
+        subject_id TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        kek_id TEXT,
+        wrapped_key TEXT,
+        created_at TEXT NOT NULL,
+        destroyed_at TEXT,
+        CHECK ((wrapped_key IS NULL) = (destroyed_at IS NOT NULL))
+    )""",
+]
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """An unwrapped data key, held only in memory while sealing or opening."""
+
+    key_id: str
+    key: bytes
+
+
+@dataclass(frozen=True)
+class Destruction:
+    """What destroying a subject's key did: which key, when, and whether it had been before."""
+
+    key_id: str
+    destroyed_at: datetime
+    already_destroyed: bool
+
+
+def _wrap_context(tenant_id: UUID, subject_id: UUID, key_id: str) -> bytes:
+    return f"crm.datakey.v1|{tenant_id}|{subject_id}|{key_id}".encode()
+
+
+class Keystore(ABC):
+    """Finds, creates and destroys subjects' data keys."""
+
+    @abstractmethod
+    def key_for_sealing(self, tenant_id: UUID, subject_id: UUID) -> DataKey:
+        """The subject's key, created on first use. Raises KeyDestroyed once erased."""
+
+    @abstractmethod
+    def key_for_opening(self, tenant_id: UUID, subject_id: UUID) -> DataKey:
+        """The subject's existing key. Raises KeyDestroyed if erased or never created."""
+
+    @abstractmethod
+    def destroy(self, tenant_id: UUID, subject_id: UUID) -> Destruction:
+        """Remove the key material for good and fence the subject. Idempotent."""
+
+
+class SqlKeystore(Keystore):
+    """A keystore in its own database (never the event store's tables)."""
+
+    def __init__(self, db: SqlDatabase, kek: KeyEncryptionKeyProvider) -> None:
+        self.db = db
+        self.kek = kek
+
+    def create_tables(self) -> None:
+        self.db.run_script(SCHEMA)
+
+    def key_for_sealing(self, tenant_id: UUID, subject_id: UUID) -> DataKey:
+        existing = self._find(tenant_id, subject_id)
+        if existing is not None:
+            return existing
+        key_id = uuid.uuid4().hex
+        key = aead.new_key()
+        kek_id, wrapped = self.kek.wrap(key, _wrap_context(tenant_id, subject_id, key_id))
+        with self.db.transaction() as cur:
+            cur.execute(
+                "INSERT INTO subject_keys (subject_id, tenant_id, key_id, kek_id, wrapped_key,"
+                " created_at) VALUES (:subject, :tenant, :key_id, :kek_id, :wrapped, :now)"
+                " ON CONFLICT (subject_id) DO NOTHING",
+                {
+                    "subject": str(subject_id),
+                    "tenant": str(tenant_id),
+                    "key_id": key_id,
+                    "kek_id": kek_id,
+                    "wrapped": base64.b64encode(wrapped).decode(),
+                    "now": _now().isoformat(),
+                },
+            )
+        found = self._find(tenant_id, subject_id)
+        if found is None:  # pragma: no cover - the row was inserted or already there
+            raise KeyDestroyed(f"subject {subject_id} has no key")
+        return found
+
+    def key_for_opening(self, tenant_id: UUID, subject_id: UUID) -> DataKey:
+        found = self._find(tenant_id, subject_id)
+        if found is None:
+            raise KeyDestroyed(f"subject {subject_id} has no data key")
+        return found
+
+    def _find(self, tenant_id: UUID, subject_id: UUID) -> DataKey | None:
+        with self.db.transaction(write=False) as cur:
+            row = cur.execute(
+                "SELECT tenant_id, key_id, kek_id, wrapped_key FROM subject_keys"
+                " WHERE subject_id = :subject",
+                {"subject": str(subject_id)},
+            ).fetchone()
+        if row is None:
+            return None
+        if row["wrapped_key"] is None or row["tenant_id"] != str(tenant_id):
+            raise KeyDestroyed(f"subject {subject_id} was erased")
+        key = self.kek.unwrap(
+            row["kek_id"],
+            base64.b64decode(row["wrapped_key"]),
+            _wrap_context(tenant_id, subject_id, row["key_id"]),
+        )
+        return DataKey(row["key_id"], key)
+
+    def destroy(self, tenant_id: UUID, subject_id: UUID) -> Destruction:
+        now = _now()
+        params = {"subject": str(subject_id), "tenant": str(tenant_id), "now": now.isoformat()}
+        with self.db.transaction() as cur:
+            # A fence row for a subject that never had a key: nothing can create one later.
+            cur.execute(
+                "INSERT INTO subject_keys (subject_id, tenant_id, key_id, created_at,"
+                " destroyed_at) VALUES (:subject, :tenant, 'none', :now, :now)"
+                " ON CONFLICT (subject_id) DO NOTHING",
+                params,
+            )
+            row = cur.execute(
+                "SELECT key_id, destroyed_at, created_at FROM subject_keys"
+                " WHERE subject_id = :subject AND tenant_id = :tenant",
+                params,
+            ).fetchone()
+            if row is None:
+                raise KeyDestroyed(f"subject {subject_id} belongs to another tenant")
+            if row["destroyed_at"] is not None and row["destroyed_at"] != now.isoformat():
+                return Destruction(
+                    row["key_id"], datetime.fromisoformat(row["destroyed_at"]), True
+                )
+            cur.execute(
+                "UPDATE subject_keys SET wrapped_key = NULL, kek_id = NULL,"
+                " destroyed_at = :now WHERE subject_id = :subject",
+                params,
+            )
+        return Destruction(row["key_id"], now, False)
+
+
+class InMemoryKeystore(Keystore):
+    """A keystore for unit tests of the domain: same rules, no persistence."""
+
+    def __init__(self) -> None:
+        self._keys: dict[UUID, tuple[UUID, DataKey | None]] = {}
+        self._lock = Lock()
+
+    def key_for_sealing(self, tenant_id: UUID, subject_id: UUID) -> DataKey:
+        with self._lock:
+            if subject_id not in self._keys:
+                self._keys[subject_id] = (tenant_id, DataKey(uuid.uuid4().hex, aead.new_key()))
+        return self.key_for_opening(tenant_id, subject_id)
+
+    def key_for_opening(self, tenant_id: UUID, subject_id: UUID) -> DataKey:
+        owner, key = self._keys.get(subject_id, (tenant_id, None))
+        if key is None or owner != tenant_id:
+            raise KeyDestroyed(f"subject {subject_id} has no data key")
+        return key
+
+    def destroy(self, tenant_id: UUID, subject_id: UUID) -> Destruction:
+        with self._lock:
+            owner, key = self._keys.get(subject_id, (tenant_id, None))
+            self._keys[subject_id] = (owner, None)
+        return Destruction(key.key_id if key else "none", _now(), key is None)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

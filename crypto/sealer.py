@@ -1,0 +1,75 @@
+"""Sealing and opening personal values with their subject's data key (AES-256-GCM).
+
+A token is ``s1.<key id>.<base64url(nonce || ciphertext || tag)>``. The key id is public; the
+associated data (tenant, subject, field, event version) is rebuilt by whoever opens the
+token from where it was found, so a token moved anywhere else fails to open.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from crypto import aead
+from crypto.errors import KeyDestroyed, SealBroken
+from crypto.keystore import Keystore
+from domain.sealing import PersonalValue, SealContext
+
+TOKEN_PREFIX = "s1"
+
+
+def parse_token(token: str) -> tuple[str, bytes]:
+    """Split a token into (key id, blob); a malformed token is a broken seal."""
+    try:
+        prefix, key_id, body = token.split(".", 2)
+        if prefix != TOKEN_PREFIX:
+            raise ValueError(prefix)
+        return key_id, base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except ValueError:
+        raise SealBroken("sealed value is malformed") from None
+
+
+class SubjectSealer:
+    """Implements the domain's Sealer port on top of a keystore."""
+
+    def __init__(self, keystore: Keystore) -> None:
+        self.keystore = keystore
+
+    def seal_fields(
+        self,
+        tenant_id: UUID,
+        subject_id: UUID,
+        event_version: int,
+        values: dict[str, PersonalValue],
+    ) -> dict[str, str]:
+        data_key = self.keystore.key_for_sealing(tenant_id, subject_id)
+        sealed = {}
+        for field, value in values.items():
+            context = SealContext(tenant_id, subject_id, field, event_version)
+            blob = aead.encrypt(data_key.key, orjson.dumps(value), context.associated_data())
+            body = base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
+            sealed[field] = f"{TOKEN_PREFIX}.{data_key.key_id}.{body}"
+        return sealed
+
+    def open_fields(
+        self, tenant_id: UUID, subject_id: UUID, fields: dict[str, tuple[int, str]]
+    ) -> dict[str, Any]:
+        """Open every field of one subject with one key lookup.
+
+        ``fields`` maps a field to (the version of the event that sealed it, its token).
+        Raises KeyDestroyed when the subject was erased.
+        """
+        if not fields:
+            return {}
+        data_key = self.keystore.key_for_opening(tenant_id, subject_id)
+        opened = {}
+        for field, (version, token) in fields.items():
+            key_id, blob = parse_token(token)
+            if key_id != data_key.key_id:
+                raise KeyDestroyed(f"subject {subject_id}: token sealed under another key")
+            context = SealContext(tenant_id, subject_id, field, version)
+            opened[field] = orjson.loads(aead.decrypt(data_key.key, blob, context.associated_data()))
+        return opened

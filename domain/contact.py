@@ -1,0 +1,165 @@
+"""The contact: a data subject in a tenant's CRM, whose personal fields are always sealed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import InvalidField, SubjectErased, VersionMismatch
+from domain.sealing import PersonalValue, Sealer, seal_fields
+from domain.values import check_age, clean_text, normalise_email, normalise_phone
+
+PERSONAL_FIELDS = ("full_name", "email", "phone", "company", "job_title", "age")
+_TEXT_LIMITS = {"full_name": 200, "company": 200, "job_title": 200}
+
+
+def _validate_value(field: str, value: object) -> PersonalValue:
+    if field == "age":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidField(field, "must be a whole number")
+        return check_age(value, field)
+    if not isinstance(value, str):
+        raise InvalidField(field, "must be a string")
+    if field == "email":
+        return normalise_email(value, field)
+    if field == "phone":
+        return normalise_phone(value, field)
+    return clean_text(value, field, max_length=_TEXT_LIMITS[field], required=field == "full_name")
+
+
+def validate_details(details: Mapping[str, object]) -> dict[str, PersonalValue]:
+    """Validate a new contact's fields: a name is required, absent fields stay absent."""
+    unknown = set(details) - set(PERSONAL_FIELDS)
+    if unknown:
+        raise InvalidField(sorted(unknown)[0], "is not a contact field")
+    if details.get("full_name") is None:
+        raise InvalidField("full_name", "is required")
+    return {f: _validate_value(f, v) for f, v in details.items() if v is not None}
+
+
+def validate_changes(changes: Mapping[str, object]) -> tuple[dict[str, PersonalValue], set[str]]:
+    """Validate a partial update: a value replaces the field, ``None`` clears it."""
+    unknown = set(changes) - set(PERSONAL_FIELDS)
+    if unknown:
+        raise InvalidField(sorted(unknown)[0], "is not a contact field")
+    if not changes:
+        raise InvalidField("body", "must change at least one field")
+    cleared = {f for f, v in changes.items() if v is None}
+    if "full_name" in cleared:
+        raise InvalidField("full_name", "cannot be cleared")
+    values = {f: _validate_value(f, v) for f, v in changes.items() if v is not None}
+    return values, cleared
+
+
+class Contact(Aggregate):
+    """A CRM contact. State holds, per field, the sealed token and the version that sealed it."""
+
+    class Registered(Aggregate.Created):
+        tenant_id: str
+        actor: str
+        sealed: dict[str, str]
+
+    class Updated(Aggregate.Event):
+        tenant_id: str
+        actor: str
+        sealed: dict[str, str]
+        cleared: list[str]
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, Contact)
+            for field in self.cleared:
+                aggregate.fields.pop(field, None)
+            for field, token in self.sealed.items():
+                aggregate.fields[field] = (self.originator_version, token)
+
+    class Erased(Aggregate.Event):
+        """The subject's key was destroyed: what was sealed under it is gone everywhere."""
+
+        tenant_id: str
+        actor: str
+        erasure_id: str
+        key_id: str
+        destroyed_at: str
+        reason: str
+        request_id: str | None
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, Contact)
+            aggregate.erased = True
+            aggregate.fields = {}
+
+    def __init__(self, tenant_id: str, actor: str, sealed: dict[str, str]) -> None:
+        self.tenant_id = tenant_id
+        self.created_by = actor
+        self.fields: dict[str, tuple[int, str]] = {f: (1, t) for f, t in sealed.items()}
+        self.erased = False
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        tenant_id: UUID,
+        actor: str,
+        details: Mapping[str, object],
+        sealer: Sealer,
+        contact_id: UUID | None = None,
+    ) -> Contact:
+        """Validate and seal a new contact's details; the contact is its own data subject."""
+        values = validate_details(details)
+        contact_id = contact_id or uuid4()
+        sealed = seal_fields(sealer, tenant_id, contact_id, 1, values)
+        return cls._create(
+            cls.Registered, id=contact_id, tenant_id=str(tenant_id), actor=actor, sealed=sealed
+        )
+
+    def update(
+        self,
+        *,
+        actor: str,
+        changes: Mapping[str, object],
+        sealer: Sealer,
+        expected_version: int | None = None,
+    ) -> None:
+        """Replace or clear fields; ``expected_version`` guards against lost updates."""
+        self._require_live()
+        if expected_version is not None and expected_version != self.version:
+            raise VersionMismatch(expected_version, self.version)
+        values, cleared = validate_changes(changes)
+        sealed = seal_fields(sealer, UUID(self.tenant_id), self.id, self.version + 1, values)
+        self.trigger_event(
+            self.Updated,
+            tenant_id=self.tenant_id,
+            actor=actor,
+            sealed=sealed,
+            cleared=sorted(cleared),
+        )
+
+    def record_erasure(
+        self,
+        *,
+        actor: str,
+        erasure_id: UUID,
+        key_id: str,
+        destroyed_at: str,
+        reason: str,
+        request_id: str | None,
+    ) -> None:
+        """Record that the subject's key was destroyed. Erasing twice is refused."""
+        self._require_live()
+        reason = clean_text(reason, "reason", max_length=500, required=True)
+        self.trigger_event(
+            self.Erased,
+            tenant_id=self.tenant_id,
+            actor=actor,
+            erasure_id=str(erasure_id),
+            key_id=key_id,
+            destroyed_at=destroyed_at,
+            reason=reason,
+            request_id=request_id,
+        )
+
+    def _require_live(self) -> None:
+        if self.erased:
+            raise SubjectErased("the contact was erased")

@@ -1,0 +1,55 @@
+"""Domain errors: raised where a rule lives, translated to HTTP once, at the edge.
+
+Messages name the field and the rule, never the offending value: a value may be personal.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every rule violation the domain can report."""
+
+    code = "domain-error"
+    title = "Domain rule violated"
+
+
+class InvalidField(DomainError):
+    """A field failed validation; the message names the field and the rule only."""
+
+    code = "invalid-field"
+    title = "Invalid field"
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+class MinorNotAllowed(DomainError):
+    """The policy forbids records for anyone under 13 (obligation 5)."""
+
+    code = "minor-not-allowed"
+    title = "Subjects under 13 are not accepted"
+
+    def __init__(self, field: str = "age") -> None:
+        super().__init__(f"{field}: the privacy policy does not allow subjects under 13")
+        self.field = field
+
+
+class SubjectErased(DomainError):
+    """The subject was erased: its personal data is gone and it takes no new commands."""
+
+    code = "subject-erased"
+    title = "Subject erased"
+
+
+class VersionMismatch(DomainError):
+    """The caller's expected version (If-Match) is not the aggregate's current version."""
+
+    code = "version-mismatch"
+    title = "Precondition failed"
+
+    def __init__(self, expected: int, actual: int) -> None:
+        super().__init__(f"expected version {expected}, current version is {actual}")
+        self.expected = expected
+        self.actual = actual

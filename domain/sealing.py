@@ -1,0 +1,58 @@
+"""The sealing port: how the domain turns a personal value into ciphertext.
+
+The domain knows *that* a value is personal and *where* it goes (tenant, subject, field and
+the event that carries it); the implementation in ``crypto/`` knows how.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+PersonalValue = str | int
+
+
+@dataclass(frozen=True)
+class SealContext:
+    """Everything a sealed value is bound to (its associated data, invariant 11)."""
+
+    tenant_id: UUID
+    subject_id: UUID
+    field: str
+    event_version: int
+
+    def associated_data(self) -> bytes:
+        return (
+            f"crm.sealed.v1|{self.tenant_id}|{self.subject_id}|{self.field}|{self.event_version}"
+        ).encode()
+
+
+class Sealer(Protocol):
+    """Seals personal values under their subject's data key."""
+
+    def seal_fields(
+        self,
+        tenant_id: UUID,
+        subject_id: UUID,
+        event_version: int,
+        values: dict[str, PersonalValue],
+    ) -> dict[str, str]:
+        """Return one opaque token per field; only the subject's key can open them.
+
+        Each token is bound to ``SealContext(tenant_id, subject_id, field, event_version)``.
+        """
+        ...
+
+
+def seal_fields(
+    sealer: Sealer,
+    tenant_id: UUID,
+    subject_id: UUID,
+    event_version: int,
+    values: dict[str, PersonalValue],
+) -> dict[str, str]:
+    """Seal nothing when there is nothing to seal (no key is created for an empty record)."""
+    if not values:
+        return {}
+    return sealer.seal_fields(tenant_id, subject_id, event_version, values)

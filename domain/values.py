@@ -1,0 +1,58 @@
+"""Normalisation and validation of personal values, shared by every aggregate that holds them."""
+
+from __future__ import annotations
+
+import re
+
+from domain.errors import InvalidField, MinorNotAllowed
+
+MINIMUM_AGE = 13
+MAXIMUM_AGE = 150
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+_PHONE_NOISE = re.compile(r"[\s\-().]")
+_E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+
+
+def normalise_email(value: str, field: str = "email") -> str:
+    """Lower-case and trim; reject what cannot be an address (RFC 5321 lengths)."""
+    email = value.strip().lower()
+    if len(email) > 254 or not _EMAIL.match(email):
+        raise InvalidField(field, "must be a valid email address")
+    return email
+
+
+def normalise_phone(value: str, field: str = "phone") -> str:
+    """Return E.164. Indonesian national numbers (0812...) become +62812...."""
+    phone = _PHONE_NOISE.sub("", value.strip())
+    if phone.startswith("00"):
+        phone = "+" + phone[2:]
+    elif phone.startswith("0"):
+        phone = "+62" + phone[1:]
+    elif phone.startswith("62"):
+        phone = "+" + phone
+    if not _E164.match(phone):
+        raise InvalidField(field, "must be a phone number in international (E.164) form")
+    return phone
+
+
+def clean_text(value: str, field: str, *, max_length: int, required: bool = False) -> str:
+    """Trim; reject empty required text, over-long text and control characters."""
+    text = value.strip()
+    if required and not text:
+        raise InvalidField(field, "must not be empty")
+    if len(text) > max_length:
+        raise InvalidField(field, f"must be at most {max_length} characters")
+    if any(ord(ch) < 32 for ch in text):
+        raise InvalidField(field, "must not contain control characters")
+    return text
+
+
+def check_age(value: int, field: str = "age") -> int:
+    """Ages are whole years; under 13 is refused by the policy, not just invalid."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidField(field, "must be a whole number")
+    if value < 0 or value > MAXIMUM_AGE:
+        raise InvalidField(field, f"must be between 0 and {MAXIMUM_AGE}")
+    if value < MINIMUM_AGE:
+        raise MinorNotAllowed(field)
+    return value

@@ -1,0 +1,1 @@
+"""Read models, each maintained by a tracked projection of the event store's notification log."""

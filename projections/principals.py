@@ -1,0 +1,39 @@
+"""Who may call the API: token hashes mapped to tenant, user and role. No token is stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain.user import User
+from projections.runner import Projection
+from projections.store import Write
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS principals_view (
+        token_hash TEXT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        role TEXT NOT NULL
+    )""",
+]
+
+
+class PrincipalsProjection(Projection):
+    name = "principals"
+    schema = SCHEMA
+
+    def writes_for(self, event: Any, position: int) -> list[Write]:
+        if isinstance(event, User.Registered):
+            return [
+                (
+                    "INSERT INTO principals_view (token_hash, tenant_id, user_id, role)"
+                    " VALUES (:token_hash, :tenant_id, :user_id, :role)",
+                    {
+                        "token_hash": event.token_hash,
+                        "tenant_id": event.tenant_id,
+                        "user_id": str(event.originator_id),
+                        "role": event.role,
+                    },
+                )
+            ]
+        return []

@@ -1,0 +1,1 @@
+"""The service layer: configuration, wiring, and the application's commands and queries."""

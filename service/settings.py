@@ -1,0 +1,57 @@
+"""All configuration in one typed object, read from an environment mapping on demand."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DATA_DIR = "./var"
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    keystore_url: str
+    kek: str | None
+    kek_file: Path
+    index_key: str | None
+    index_key_file: Path
+    signing_key: str | None
+    signing_key_file: Path
+    admin_token: str | None
+    admin_token_file: Path
+    max_body_bytes: int
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("CRM_DATA_DIR", DEFAULT_DATA_DIR))
+        try:
+            max_body = int(env.get("CRM_MAX_BODY_BYTES", "65536"))
+        except ValueError:
+            raise SettingsError("CRM_MAX_BODY_BYTES must be an integer") from None
+        return cls(
+            data_dir=data_dir,
+            database_url=env.get("CRM_DATABASE_URL", f"sqlite:///{data_dir}/crm.db"),
+            keystore_url=env.get("CRM_KEYSTORE_URL", f"sqlite:///{data_dir}/keys.db"),
+            kek=env.get("CRM_KEK") or None,
+            kek_file=Path(env.get("CRM_KEK_FILE", str(data_dir / "kek.key"))),
+            index_key=env.get("CRM_INDEX_KEY") or None,
+            index_key_file=Path(env.get("CRM_INDEX_KEY_FILE", str(data_dir / "index.key"))),
+            signing_key=env.get("CRM_SIGNING_KEY") or None,
+            signing_key_file=Path(env.get("CRM_SIGNING_KEY_FILE", str(data_dir / "signing.key"))),
+            admin_token=env.get("CRM_ADMIN_TOKEN") or None,
+            admin_token_file=Path(
+                env.get("CRM_ADMIN_TOKEN_FILE", str(data_dir / "admin-token"))
+            ),
+            max_body_bytes=max_body,
+            log_level=env.get("CRM_LOG_LEVEL", "INFO").upper(),
+        )

@@ -1,0 +1,1 @@
+"""Persistence plumbing shared by the keystore, the event store and the read models."""

@@ -1,0 +1,155 @@
+"""One small SQL interface over SQLite and PostgreSQL.
+
+Statements are written once with ``:name`` parameters and the SQL both engines share;
+:class:`SqlCursor` rewrites the parameters for psycopg. Rows come back as plain dicts.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+import psycopg
+import psycopg_pool
+from psycopg.rows import dict_row
+
+Dialect = Literal["sqlite", "postgres"]
+_NAMED_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+def to_pyformat(sql: str) -> str:
+    """Rewrite ``:name`` parameters as psycopg's ``%(name)s`` (``::casts`` are left alone)."""
+    return _NAMED_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+class SqlCursor:
+    """A cursor that speaks ``:name`` parameters on either engine."""
+
+    def __init__(self, raw: Any, dialect: Dialect) -> None:
+        self.raw = raw
+        self.dialect = dialect
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> SqlCursor:
+        if self.dialect == "postgres":
+            self.raw.execute(to_pyformat(sql), params or {})
+        else:
+            self.raw.execute(sql, params or {})
+        return self
+
+    def fetchone(self) -> dict[str, Any] | None:
+        row = self.raw.fetchone()
+        return None if row is None else dict(row)
+
+    def fetchall(self) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.raw.fetchall()]
+
+    @property
+    def rowcount(self) -> int:
+        return int(self.raw.rowcount)
+
+
+class SqlDatabase(ABC):
+    """A database the service owns tables in (the keystore, for one)."""
+
+    dialect: Dialect
+
+    @abstractmethod
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[SqlCursor]:
+        """Run statements in one transaction: committed on success, rolled back on error."""
+        yield SqlCursor(None, self.dialect)  # pragma: no cover
+
+    def run_script(self, statements: list[str]) -> None:
+        with self.transaction() as cur:
+            for statement in statements:
+                cur.execute(statement)
+
+    def ping(self) -> None:
+        with self.transaction(write=False) as cur:
+            cur.execute("SELECT 1 AS ok")
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+class SQLiteDatabase(SqlDatabase):
+    """A SQLite file. Writers take the lock up front (BEGIN IMMEDIATE) so they never deadlock;
+    ``secure_delete`` overwrites deleted content, which matters for key material."""
+
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._local = threading.local()
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA secure_delete=ON")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[SqlCursor]:
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield SqlCursor(conn.cursor(), "sqlite")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+class PostgresDatabase(SqlDatabase):
+    """A PostgreSQL database reached through a small connection pool."""
+
+    dialect: Dialect = "postgres"
+
+    def __init__(self, conninfo: str, *, max_size: int = 8) -> None:
+        self.pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=max_size,
+            kwargs={"row_factory": dict_row, "autocommit": False},
+            open=True,
+            timeout=10,
+        )
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[SqlCursor]:
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            yield SqlCursor(cur, "postgres")
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def open_database(url: str) -> SqlDatabase:
+    """``sqlite:///path/to/file.db`` or ``postgresql://user@host:port/db``."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SQLiteDatabase(path)
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresDatabase(url)
+    raise ValueError("database URL must start with sqlite:/// or postgresql://")
+
+
+IntegrityErrors: tuple[type[Exception], ...] = (sqlite3.IntegrityError, psycopg.IntegrityError)
