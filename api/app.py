@@ -1,0 +1,25 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api import problems
+from api.middleware import ServiceMiddleware
+from api.routes import audit, contacts, health, tenants
+from service.bootstrap import Service
+
+
+def create_app(service: Service) -> FastAPI:
+    """Build the API around an already bootstrapped service (the caller owns its lifetime)."""
+    app = FastAPI(
+        title="Privacy-first CRM",
+        version="1.0.0",
+        description="Event-sourced CRM with per-subject encryption and an audit ledger.",
+    )
+    app.state.service = service
+    problems.install(app)
+    for module in (tenants, contacts, audit, health):
+        app.include_router(module.router)
+    app.add_middleware(ServiceMiddleware, max_body_bytes=service.settings.max_body_bytes)
+    return app

@@ -1,0 +1,132 @@
+"""RFC 9457 problem responses: every error the API returns, in one shape, from one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.errors import DomainError, InvalidField, MinorNotAllowed, SubjectErased, VersionMismatch
+from service.errors import ConcurrentWrite, Gone, NotFound
+from service.settings import SettingsError
+
+log = logging.getLogger("crm.api")
+PROBLEM_JSON = "application/problem+json"
+
+_STATUS: list[tuple[type[DomainError], int]] = [
+    (InvalidField, 422),
+    (MinorNotAllowed, 422),
+    (VersionMismatch, 412),
+    (ConcurrentWrite, 409),
+    (NotFound, 404),
+    (Gone, 410),
+    (SubjectErased, 410),
+]
+
+
+class Problem(BaseModel):
+    """The body of every error response."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+class ProblemError(Exception):
+    """Raised by routes and dependencies for errors that are not domain rules (401, 403...)."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        title: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.title, self.detail = status, code, title, detail
+        self.headers = headers or {}
+
+
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:crm:problem:{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problem responses a route can return."""
+    return {
+        status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": "Problem"}
+        for status in statuses
+    }
+
+
+def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 422)
+    errors = None
+    if isinstance(exc, InvalidField | MinorNotAllowed):
+        errors = [{"field": getattr(exc, "field", None), "rule": exc.code}]
+    return problem(status, exc.code, exc.title, str(exc), errors=errors)
+
+
+def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    """Pydantic's errors without the ``input`` and ``ctx`` they carry: inputs may be personal."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": [str(part) for part in err.get("loc", ())], "msg": err.get("msg"), "type": err.get("type")}
+        for err in exc.errors()
+    ]
+    return problem(422, "validation", "Invalid request", "the request failed validation", errors=errors)
+
+
+def _problem_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return problem(exc.status, exc.code, exc.title, exc.detail, headers=exc.headers)
+
+
+def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
+    title = titles.get(exc.status_code, "HTTP error")
+    return problem(exc.status_code, f"http-{exc.status_code}", title, str(exc.detail))
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # The exception's message is not logged: it could quote personal data.
+    log.error(
+        "unhandled error",
+        extra={"error_type": type(exc).__name__, "path": request.url.path},
+    )
+    return problem(500, "internal", "Internal error", "the server failed; the error was logged")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ProblemError, _problem_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(SettingsError, _unexpected)
+    app.add_exception_handler(Exception, _unexpected)

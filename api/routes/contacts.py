@@ -1,0 +1,177 @@
+"""Contacts: register, read, update, look up by email or phone, erase."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+
+from api.deps import Principal, ServiceDep, parse_id, require
+from api.problems import ProblemError, responses
+from api.schemas import (
+    ContactIn,
+    ContactOut,
+    ContactPage,
+    ContactPatch,
+    ErasureCertificateOut,
+    ErasureIn,
+)
+from crypto.errors import KeyDestroyed
+from domain.contact import PERSONAL_FIELDS, Contact
+from domain.user import Role
+from domain.values import normalise_email, normalise_phone
+from projections.contacts import parse_cell
+from service.bootstrap import Service
+
+router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
+
+Writer = Annotated[Principal, Depends(require(Role.ADMIN, Role.AGENT))]
+Reader = Annotated[Principal, Depends(require(Role.ADMIN, Role.AGENT, Role.PRIVACY_OFFICER))]
+Officer = Annotated[Principal, Depends(require(Role.PRIVACY_OFFICER))]
+
+
+def _etag(response: Response, version: int) -> None:
+    response.headers["ETag"] = f'"{version}"'
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    if if_match is None:
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise ProblemError(
+            412, "precondition-failed", "Precondition failed", "If-Match must be a version ETag"
+        )
+    return int(text)
+
+
+def _out(contact: Contact, opened: dict[str, Any]) -> ContactOut:
+    return ContactOut(
+        id=str(contact.id),
+        version=contact.version,
+        created_at=contact.created_on,
+        updated_at=contact.modified_on,
+        **{field: opened.get(field) for field in PERSONAL_FIELDS},
+    )
+
+
+@router.post("", status_code=201, response_model=ContactOut, responses=responses(401, 403, 413, 422))
+def register_contact(
+    body: ContactIn, response: Response, service: ServiceDep, caller: Writer
+) -> ContactOut:
+    contact, _ = service.crm.register_contact(
+        caller.tenant_id, caller.actor, body.model_dump(exclude_none=True)
+    )
+    service.runner.catch_up()
+    _etag(response, contact.version)
+    response.headers["Location"] = f"/v1/contacts/{contact.id}"
+    return _out(contact, service.crm.open_contact(contact))
+
+
+@router.get("/{contact_id}", response_model=ContactOut, responses=responses(401, 403, 404, 410))
+def read_contact(
+    contact_id: str, response: Response, service: ServiceDep, caller: Reader
+) -> ContactOut:
+    contact = service.crm.contact(caller.tenant_id, parse_id(contact_id))
+    opened = service.crm.open_contact(contact)
+    _etag(response, contact.version)
+    return _out(contact, opened)
+
+
+@router.patch(
+    "/{contact_id}",
+    response_model=ContactOut,
+    responses=responses(401, 403, 404, 409, 410, 412, 413, 422),
+)
+def update_contact(
+    contact_id: str,
+    body: ContactPatch,
+    response: Response,
+    service: ServiceDep,
+    caller: Writer,
+    if_match: Annotated[str | None, Header()] = None,
+) -> ContactOut:
+    contact, _ = service.crm.update_contact(
+        caller.tenant_id,
+        parse_id(contact_id),
+        caller.actor,
+        body.model_dump(exclude_unset=True),
+        _expected_version(if_match),
+    )
+    service.runner.catch_up()
+    _etag(response, contact.version)
+    return _out(contact, service.crm.open_contact(contact))
+
+
+def _decode_cursor(cursor: str | None) -> str:
+    if not cursor:
+        return ""
+    try:
+        return str(UUID(base64.urlsafe_b64decode(cursor.encode()).decode()))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ProblemError(422, "invalid-cursor", "Invalid cursor", "the cursor is not valid") from None
+
+
+def _row_out(service: Service, tenant_id: UUID, row: dict[str, Any]) -> ContactOut | None:
+    cells = {f: parse_cell(row[f"f_{f}"]) for f in PERSONAL_FIELDS if row[f"f_{f}"]}
+    try:
+        opened = service.crm.sealer.open_fields(tenant_id, UUID(row["id"]), cells)
+    except KeyDestroyed:
+        return None  # erased after this page was read
+    return ContactOut(
+        id=row["id"],
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        **{field: opened.get(field) for field in PERSONAL_FIELDS},
+    )
+
+
+@router.get("", response_model=ContactPage, responses=responses(401, 403, 422))
+def find_contacts(
+    service: ServiceDep,
+    caller: Reader,
+    email: Annotated[str | None, Query(max_length=1000)] = None,
+    phone: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> ContactPage:
+    """Exact match on the normalised email and/or phone (blind indexes), or every contact."""
+    sql = "SELECT * FROM contacts_view WHERE tenant_id = :tenant AND erased = 0 AND id > :after"
+    params: dict[str, Any] = {"tenant": str(caller.tenant_id), "after": _decode_cursor(cursor)}
+    if email is not None:
+        sql += " AND email_index = :email"
+        params["email"] = service.blind_index.digest(
+            caller.tenant_id, "email", normalise_email(email)
+        )
+    if phone is not None:
+        sql += " AND phone_index = :phone"
+        params["phone"] = service.blind_index.digest(
+            caller.tenant_id, "phone", normalise_phone(phone)
+        )
+    rows = service.read_models.query(f"{sql} ORDER BY id LIMIT {limit + 1}", params)
+    page = rows[:limit]
+    items = [item for row in page if (item := _row_out(service, caller.tenant_id, row))]
+    next_cursor = (
+        base64.urlsafe_b64encode(page[-1]["id"].encode()).decode() if len(rows) > limit else None
+    )
+    return ContactPage(items=items, next_cursor=next_cursor)
+
+
+@router.post(
+    "/{contact_id}/erasure",
+    response_model=ErasureCertificateOut,
+    responses=responses(401, 403, 404, 409, 410, 413, 422),
+)
+def erase_contact(
+    contact_id: str, body: ErasureIn, service: ServiceDep, caller: Officer
+) -> dict[str, Any]:
+    """Destroy the subject's key and return the signed erasure certificate."""
+    certificate = service.crm.erase_contact(
+        caller.tenant_id, parse_id(contact_id), caller.actor, body.reason, body.request_id
+    )
+    service.runner.catch_up()
+    return certificate.signed(service.signer)

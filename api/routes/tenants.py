@@ -1,0 +1,48 @@
+"""Tenants (platform operator) and their users (tenant admins)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from api.deps import Principal, ServiceDep, require, require_platform
+from api.problems import responses
+from api.schemas import TenantIn, TenantOut, UserIn, UserOut
+from domain.user import Role
+
+router = APIRouter(prefix="/v1", tags=["tenants"])
+
+
+@router.post(
+    "/tenants",
+    status_code=201,
+    response_model=TenantOut,
+    dependencies=[Depends(require_platform)],
+    responses=responses(401, 403, 413, 422),
+)
+def create_tenant(body: TenantIn, service: ServiceDep) -> TenantOut:
+    """Create a tenant and its first admin; the admin token is shown once."""
+    tenant, admin = service.crm.create_tenant(body.name)
+    service.runner.catch_up()
+    return TenantOut(id=str(tenant.id), name=tenant.name, admin_token=admin.token)
+
+
+@router.post(
+    "/users", status_code=201, response_model=UserOut, responses=responses(401, 403, 413, 422)
+)
+def create_user(
+    body: UserIn,
+    service: ServiceDep,
+    caller: Annotated[Principal, Depends(require(Role.ADMIN))],
+) -> UserOut:
+    """Add a user to the caller's tenant; the token is shown once."""
+    issued = service.crm.register_user(
+        caller.tenant_id,
+        caller.actor,
+        body.role,
+        {"full_name": body.full_name, "email": body.email},
+        body.password,
+    )
+    service.runner.catch_up()
+    return UserOut(id=str(issued.aggregate_id), role=body.role, token=issued.token)

@@ -1,0 +1,111 @@
+"""Request and response bodies. Shapes and types only: the domain owns the rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_TEXT = 1000  # a sanity bound on shape; the domain applies the real limits
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class TenantIn(Strict):
+    name: str = Field(max_length=_TEXT)
+
+
+class TenantOut(BaseModel):
+    id: str
+    name: str
+    admin_token: str
+
+
+class UserIn(Strict):
+    full_name: str = Field(max_length=_TEXT)
+    email: str | None = Field(default=None, max_length=_TEXT)
+    role: str = Field(max_length=64)
+    password: str | None = Field(default=None, min_length=12, max_length=256)
+
+
+class UserOut(BaseModel):
+    id: str
+    role: str
+    token: str
+
+
+class ContactIn(Strict):
+    full_name: str = Field(max_length=_TEXT)
+    email: str | None = Field(default=None, max_length=_TEXT)
+    phone: str | None = Field(default=None, max_length=64)
+    company: str | None = Field(default=None, max_length=_TEXT)
+    job_title: str | None = Field(default=None, max_length=_TEXT)
+    age: int | None = None
+
+
+class ContactPatch(Strict):
+    """Fields present replace the stored value; ``null`` clears it; absent fields stay."""
+
+    full_name: str | None = Field(default=None, max_length=_TEXT)
+    email: str | None = Field(default=None, max_length=_TEXT)
+    phone: str | None = Field(default=None, max_length=64)
+    company: str | None = Field(default=None, max_length=_TEXT)
+    job_title: str | None = Field(default=None, max_length=_TEXT)
+    age: int | None = None
+
+
+class ContactOut(BaseModel):
+    id: str
+    version: int
+    full_name: str | None
+    email: str | None
+    phone: str | None
+    company: str | None
+    job_title: str | None
+    age: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ContactPage(BaseModel):
+    items: list[ContactOut]
+    next_cursor: str | None
+
+
+class ErasureIn(Strict):
+    reason: str = Field(min_length=1, max_length=500)
+    request_id: str | None = Field(default=None, max_length=64)
+
+
+class ErasureCertificateOut(BaseModel):
+    id: str
+    erasure_id: str
+    tenant_id: str
+    subject_id: str
+    key_id: str
+    destroyed_at: str
+    erased_by: str
+    request_id: str | None
+    ledger_position: int
+    signature: str
+    public_key: str
+    algorithm: str
+
+
+class AuditEvent(BaseModel):
+    position: int
+    type: str
+    aggregate_id: str
+    version: int
+    occurred_at: datetime
+    actor: str
+    data: dict[str, Any]
+    personal: dict[str, str]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEvent]
+    next_cursor: str | None
