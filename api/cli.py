@@ -55,7 +55,11 @@ def tenant_create(args: argparse.Namespace) -> int:
         service.runner.catch_up()
     finally:
         service.close()
-    print(orjson.dumps({"id": str(tenant.id), "name": tenant.name, "admin_token": admin.token}).decode())
+    print(
+        orjson.dumps(
+            {"id": str(tenant.id), "name": tenant.name, "admin_token": admin.token}
+        ).decode()
+    )
     return 0
 
 

@@ -96,10 +96,16 @@ def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     """Pydantic's errors without the ``input`` and ``ctx`` they carry: inputs may be personal."""
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"loc": [str(part) for part in err.get("loc", ())], "msg": err.get("msg"), "type": err.get("type")}
+        {
+            "loc": [str(part) for part in err.get("loc", ())],
+            "msg": err.get("msg"),
+            "type": err.get("type"),
+        }
         for err in exc.errors()
     ]
-    return problem(422, "validation", "Invalid request", "the request failed validation", errors=errors)
+    return problem(
+        422, "validation", "Invalid request", "the request failed validation", errors=errors
+    )
 
 
 def _problem_error(_: Request, exc: Exception) -> JSONResponse:

@@ -41,8 +41,17 @@ class ErasureCertificate:
 
 def verify_certificate(document: dict[str, Any]) -> bool:
     """Check a certificate as served by the API, with the public key it carries (or pin one)."""
-    fields = {name: document.get(name) for name in ErasureCertificate.__dataclass_fields__}
-    certificate = ErasureCertificate(**fields)
+    request_id = document.get("request_id")
+    certificate = ErasureCertificate(
+        erasure_id=str(document.get("erasure_id")),
+        tenant_id=str(document.get("tenant_id")),
+        subject_id=str(document.get("subject_id")),
+        key_id=str(document.get("key_id")),
+        destroyed_at=str(document.get("destroyed_at")),
+        erased_by=str(document.get("erased_by")),
+        request_id=None if request_id is None else str(request_id),
+        ledger_position=int(document.get("ledger_position", -1)),
+    )
     return verify_signature(
         str(document.get("public_key", "")), certificate.payload(), str(document["signature"])
     )

@@ -151,9 +151,7 @@ class SqlKeystore(Keystore):
             if row is None:
                 raise KeyDestroyed(f"subject {subject_id} belongs to another tenant")
             if row["destroyed_at"] is not None and row["destroyed_at"] != now.isoformat():
-                return Destruction(
-                    row["key_id"], datetime.fromisoformat(row["destroyed_at"]), True
-                )
+                return Destruction(row["key_id"], datetime.fromisoformat(row["destroyed_at"]), True)
             cur.execute(
                 "UPDATE subject_keys SET wrapped_key = NULL, kek_id = NULL,"
                 " destroyed_at = :now WHERE subject_id = :subject",

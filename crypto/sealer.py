@@ -18,7 +18,7 @@ from crypto.errors import KeyDestroyed, SealBroken
 from crypto.keystore import Keystore
 from domain.sealing import PersonalValue, SealContext
 
-TOKEN_PREFIX = "s1"
+TOKEN_PREFIX = "s1"  # noqa: S105 - a format tag, not a secret
 
 
 def parse_token(token: str) -> tuple[str, bytes]:
@@ -71,5 +71,7 @@ class SubjectSealer:
             if key_id != data_key.key_id:
                 raise KeyDestroyed(f"subject {subject_id}: token sealed under another key")
             context = SealContext(tenant_id, subject_id, field, version)
-            opened[field] = orjson.loads(aead.decrypt(data_key.key, blob, context.associated_data()))
+            opened[field] = orjson.loads(
+                aead.decrypt(data_key.key, blob, context.associated_data())
+            )
         return opened

@@ -63,7 +63,9 @@ class User(Aggregate):
         try:
             checked_role = Role(role)
         except ValueError:
-            raise InvalidField("role", "must be one of " + ", ".join(r.value for r in Role)) from None
+            raise InvalidField(
+                "role", "must be one of " + ", ".join(r.value for r in Role)
+            ) from None
         values: dict[str, PersonalValue] = {}
         if details.get("full_name") is not None:
             values["full_name"] = clean_text(

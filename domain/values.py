@@ -8,7 +8,9 @@ from domain.errors import InvalidField, MinorNotAllowed
 
 MINIMUM_AGE = 13
 MAXIMUM_AGE = 150
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$")
+_EMAIL = re.compile(
+    r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$"
+)
 _PHONE_NOISE = re.compile(r"[\s\-().]")
 _E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
 

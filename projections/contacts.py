@@ -96,7 +96,9 @@ class ContactsProjection(Projection):
 
     def _updated(self, event: Contact.Updated) -> Write:
         params: dict[str, Any] = {f"f_{f}": None for f in event.cleared}
-        params.update({f"f_{f}": f"{event.originator_version}:{t}" for f, t in event.sealed.items()})
+        params.update(
+            {f"f_{f}": f"{event.originator_version}:{t}" for f, t in event.sealed.items()}
+        )
         params.update({f"{f}_index": None for f in INDEXED_FIELDS if f in event.cleared})
         if any(f in event.sealed for f in INDEXED_FIELDS):
             params.update(self._indexes(event.tenant_id, event))

@@ -59,15 +59,15 @@ class PostgresReadModels(PostgresTrackingRecorder):
 
     def __init__(self, datastore: PostgresDatastore, schema: Sequence[str]) -> None:
         super().__init__(datastore, tracking_table_name="projection_tracking")
-        self.sql_create_statements.extend(SQL(s) for s in schema)  # type: ignore[arg-type]
+        self.sql_create_statements.extend(SQL(s).format() for s in schema)
 
     def apply(self, tracking: Tracking, writes: Sequence[Write]) -> None:
         with self.datastore.transaction(commit=True) as cur:
             for sql, params in writes:
-                cur.execute(to_pyformat(sql), dict(params))  # type: ignore[arg-type]
+                cur.execute(to_pyformat(sql), dict(params))
             self._insert_tracking(cur, tracking)
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         with self.datastore.transaction(commit=False) as cur:
-            cur.execute(to_pyformat(sql), dict(params or {}))  # type: ignore[arg-type]
+            cur.execute(to_pyformat(sql), dict(params or {}))
             return [dict(row) for row in cur.fetchall()]

@@ -14,8 +14,8 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.utils import Environment, EnvType
 from eventsourcing.persistence import IntegrityError, Transcoder
+from eventsourcing.utils import Environment, EnvType
 
 from crypto.certificates import ErasureCertificate
 from crypto.errors import KeyDestroyed
@@ -47,9 +47,7 @@ class CRM(Application[UUID]):
 
     name = "crm"
 
-    def __init__(
-        self, env: Mapping[str, str], sealer: SubjectSealer, keystore: Keystore
-    ) -> None:
+    def __init__(self, env: Mapping[str, str], sealer: SubjectSealer, keystore: Keystore) -> None:
         self.sealer = sealer
         self.keystore = keystore
         super().__init__(env=dict(env))
@@ -188,7 +186,7 @@ class CRM(Application[UUID]):
 
     def _owned(self, kind: type[A], tenant_id: UUID, aggregate_id: UUID) -> A:
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFound(f"no {kind.__name__.lower()} with that id") from None
         if not isinstance(aggregate, kind) or getattr(aggregate, "tenant_id", None) != str(

@@ -49,9 +49,7 @@ class Settings:
             signing_key=env.get("CRM_SIGNING_KEY") or None,
             signing_key_file=Path(env.get("CRM_SIGNING_KEY_FILE", str(data_dir / "signing.key"))),
             admin_token=env.get("CRM_ADMIN_TOKEN") or None,
-            admin_token_file=Path(
-                env.get("CRM_ADMIN_TOKEN_FILE", str(data_dir / "admin-token"))
-            ),
+            admin_token_file=Path(env.get("CRM_ADMIN_TOKEN_FILE", str(data_dir / "admin-token"))),
             max_body_bytes=max_body,
             log_level=env.get("CRM_LOG_LEVEL", "INFO").upper(),
         )

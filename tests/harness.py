@@ -84,8 +84,15 @@ class PostgresServer:
             os.chown(self.root, pw.pw_uid, pw.pw_gid)
         subprocess.run(
             self._as_user(
-                str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
-                "--auth=trust", "-E", "UTF8", "--locale=C",
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
             ),
             check=True,
             capture_output=True,
@@ -96,8 +103,17 @@ class PostgresServer:
         )
         subprocess.run(
             self._as_user(
-                str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options,
-                "-l", str(self.root / "server.log"), "-w", "-t", "60", "start",
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-o",
+                options,
+                "-l",
+                str(self.root / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
             ),
             check=True,
             capture_output=True,
@@ -114,7 +130,9 @@ class PostgresServer:
 
     def stop(self) -> None:
         subprocess.run(
-            self._as_user(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"),
+            self._as_user(
+                str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"
+            ),
             capture_output=True,
             check=False,
         )
@@ -127,8 +145,17 @@ class PostgresServer:
 
     def pg_dump(self, dbname: str) -> bytes:
         return subprocess.run(
-            [str(self.bindir / "pg_dump"), "-h", "127.0.0.1", "-p", str(self.port),
-             "-U", "postgres", "--no-owner", dbname],
+            [
+                str(self.bindir / "pg_dump"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "--no-owner",
+                dbname,
+            ],
             check=True,
             capture_output=True,
         ).stdout
@@ -173,8 +200,16 @@ def start_tansu(port: int | None = None) -> TansuBroker:
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
-         "--storage-engine", "memory://tansu/"],
+        [
+            str(tansu_binary()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

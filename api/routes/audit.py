@@ -23,8 +23,17 @@ Auditor = Annotated[Principal, Depends(require(Role.AUDITOR))]
 CertificateReader = Annotated[Principal, Depends(require(Role.PRIVACY_OFFICER, Role.AUDITOR))]
 
 # Event attributes that are never shown: credentials, and fields the envelope already gives.
-_HIDDEN = {"originator_id", "originator_version", "timestamp", "originator_topic", "sealed",
-           "token_hash", "password_hash", "actor", "tenant_id"}
+_HIDDEN = {
+    "originator_id",
+    "originator_version",
+    "timestamp",
+    "originator_topic",
+    "sealed",
+    "token_hash",
+    "password_hash",
+    "actor",
+    "tenant_id",
+}
 
 
 def _subject_erased(service: Service, tenant_id: UUID, subject_id: UUID) -> bool:

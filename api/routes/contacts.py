@@ -58,7 +58,9 @@ def _out(contact: Contact, opened: dict[str, Any]) -> ContactOut:
     )
 
 
-@router.post("", status_code=201, response_model=ContactOut, responses=responses(401, 403, 413, 422))
+@router.post(
+    "", status_code=201, response_model=ContactOut, responses=responses(401, 403, 413, 422)
+)
 def register_contact(
     body: ContactIn, response: Response, service: ServiceDep, caller: Writer
 ) -> ContactOut:
@@ -112,7 +114,9 @@ def _decode_cursor(cursor: str | None) -> str:
     try:
         return str(UUID(base64.urlsafe_b64decode(cursor.encode()).decode()))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ProblemError(422, "invalid-cursor", "Invalid cursor", "the cursor is not valid") from None
+        raise ProblemError(
+            422, "invalid-cursor", "Invalid cursor", "the cursor is not valid"
+        ) from None
 
 
 def _row_out(service: Service, tenant_id: UUID, row: dict[str, Any]) -> ContactOut | None:

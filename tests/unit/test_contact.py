@@ -77,7 +77,11 @@ def test_stale_expected_version_is_refused(sealer: SubjectSealer) -> None:
 def test_erased_contact_takes_no_more_commands(sealer: SubjectSealer) -> None:
     contact = register(sealer)
     contact.record_erasure(
-        actor="po", erasure_id=uuid.uuid4(), key_id="k", destroyed_at="t", reason="asked",
+        actor="po",
+        erasure_id=uuid.uuid4(),
+        key_id="k",
+        destroyed_at="t",
+        reason="asked",
         request_id=None,
     )
     assert contact.erased and contact.fields == {}
@@ -85,7 +89,11 @@ def test_erased_contact_takes_no_more_commands(sealer: SubjectSealer) -> None:
         contact.update(actor="a", changes={"company": "X"}, sealer=sealer)
     with pytest.raises(SubjectErased):
         contact.record_erasure(
-            actor="po", erasure_id=uuid.uuid4(), key_id="k", destroyed_at="t", reason="again",
+            actor="po",
+            erasure_id=uuid.uuid4(),
+            key_id="k",
+            destroyed_at="t",
+            reason="again",
             request_id=None,
         )
 

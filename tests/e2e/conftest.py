@@ -1,0 +1,79 @@
+"""An API client over the real app, with helpers to set up tenants and users."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from service.bootstrap import Service, bootstrap
+from service.settings import Settings
+from tests.conftest import ADMIN_TOKEN
+
+
+@dataclass
+class Tenant:
+    id: str
+    tokens: dict[str, str]
+
+    def auth(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+class Api:
+    """The HTTP client plus the steps most tests start with."""
+
+    def __init__(self, client: TestClient, service: Service) -> None:
+        self.client = client
+        self.service = service
+
+    def new_tenant(self, name: str = "Toko Sejahtera") -> Tenant:
+        created = self.client.post(
+            "/v1/tenants", json={"name": name}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
+        assert created.status_code == 201, created.text
+        body = created.json()
+        tenant = Tenant(body["id"], {"admin": body["admin_token"]})
+        for role in ("agent", "pic", "privacy_officer", "auditor"):
+            user = self.client.post(
+                "/v1/users",
+                json={"full_name": f"User {role}", "role": role},
+                headers=tenant.auth("admin"),
+            )
+            assert user.status_code == 201, user.text
+            tenant.tokens[role] = user.json()["token"]
+        return tenant
+
+    def new_contact(self, tenant: Tenant, **fields: Any) -> dict[str, Any]:
+        fields.setdefault("full_name", "Agus Wibowo")
+        response = self.client.post("/v1/contacts", json=fields, headers=tenant.auth("agent"))
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    def event_count(self) -> int:
+        return self.service.crm.recorder.max_notification_id() or 0
+
+
+@pytest.fixture
+def api_on(make_settings: Callable[[str], Settings]) -> Iterator[Callable[[str], Api]]:
+    services: list[Service] = []
+
+    def make(backend: str) -> Api:
+        service = bootstrap(make_settings(backend))
+        services.append(service)
+        return Api(TestClient(create_app(service), raise_server_exceptions=False), service)
+
+    yield make
+    for service in services:
+        service.close()
+
+
+@pytest.fixture
+def api(api_on: Callable[[str], Api]) -> Api:
+    """The API on the production backend, PostgreSQL."""
+    return api_on("postgres")

@@ -1,0 +1,189 @@
+"""Bad input, wrong roles, bad tokens and other tenants: a clear 4xx problem, nothing stored."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.conftest import ADMIN_TOKEN
+from tests.e2e.conftest import Api
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"full_name": "Ana", "email": "not-an-email"}, 422),
+        ({"email": "ana@example.id"}, 422),
+        ({"full_name": ""}, 422),
+        ({"full_name": 42}, 422),
+        ({"full_name": "Ana", "age": "thirty"}, 422),
+        ({"full_name": "Ana", "age": 12}, 422),
+        ({"full_name": "Ana", "age": 151}, 422),
+        ({"full_name": "Ana", "phone": "call me"}, 422),
+        ({"full_name": "Ana", "favourite_colour": "blue"}, 422),
+        ([1, 2, 3], 422),
+    ],
+)
+def test_bad_contact_bodies_are_problems_and_store_nothing(
+    api: Api, body: object, status: int
+) -> None:
+    tenant = api.new_tenant()
+    before = api.event_count()
+    response = api.client.post("/v1/contacts", json=body, headers=tenant.auth("agent"))
+    assert response.status_code == status
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    assert {"type", "title", "status", "detail"} <= set(problem)
+    assert api.event_count() == before
+
+
+def test_validation_problems_do_not_echo_input(api: Api) -> None:
+    tenant = api.new_tenant()
+    response = api.client.post(
+        "/v1/contacts",
+        json={"full_name": "Ana Rahasia", "age": "rahasia-umur"},
+        headers=tenant.auth("agent"),
+    )
+    assert response.status_code == 422
+    assert "rahasia" not in response.text.lower()
+
+
+def test_malformed_json_is_422(api: Api) -> None:
+    tenant = api.new_tenant()
+    response = api.client.post(
+        "/v1/contacts",
+        content=b'{"full_name": ',
+        headers={**tenant.auth("agent"), "content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+
+
+def test_oversized_body_is_413_and_stores_nothing(api: Api) -> None:
+    tenant = api.new_tenant()
+    before = api.event_count()
+    response = api.client.post(
+        "/v1/contacts", json={"full_name": "x" * 200_000}, headers=tenant.auth("agent")
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == PROBLEM
+    assert api.event_count() == before
+
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Bearer nope", "Basic abc", "crm_x"])
+def test_missing_or_bad_token_is_401(api: Api, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = api.client.get(f"/v1/contacts/{uuid.uuid4()}", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "role"),
+    [
+        ("post", "/v1/contacts", "auditor"),
+        ("post", "/v1/contacts", "pic"),
+        ("post", "/v1/contacts", "privacy_officer"),
+        ("get", "/v1/contacts/{id}", "auditor"),
+        ("get", "/v1/contacts/{id}", "pic"),
+        ("patch", "/v1/contacts/{id}", "privacy_officer"),
+        ("post", "/v1/contacts/{id}/erasure", "agent"),
+        ("post", "/v1/contacts/{id}/erasure", "admin"),
+        ("get", "/v1/audit/events", "agent"),
+        ("post", "/v1/users", "agent"),
+        ("post", "/v1/tenants", "admin"),
+    ],
+)
+def test_wrong_role_is_403_and_stores_nothing(api: Api, method: str, path: str, role: str) -> None:
+    tenant = api.new_tenant()
+    contact = api.new_contact(tenant)
+    before = api.event_count()
+    body = {"full_name": "Someone", "reason": "x", "role": "agent", "name": "T"}
+    response = api.client.request(
+        method, path.format(id=contact["id"]), json=body, headers=tenant.auth(role)
+    )
+    assert response.status_code == 403, response.text
+    assert api.event_count() == before
+
+
+def test_platform_token_cannot_act_inside_a_tenant(api: Api) -> None:
+    response = api.client.post(
+        "/v1/contacts",
+        json={"full_name": "X"},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert response.status_code == 403
+
+
+def test_another_tenants_contact_is_404_everywhere(api: Api) -> None:
+    mine, theirs = api.new_tenant("Mine"), api.new_tenant("Theirs")
+    contact = api.new_contact(theirs, email="rahasia@theirs.id")
+    cid = contact["id"]
+    before = api.event_count()
+    assert api.client.get(f"/v1/contacts/{cid}", headers=mine.auth("agent")).status_code == 404
+    patch = api.client.patch(f"/v1/contacts/{cid}", json={"age": 30}, headers=mine.auth("agent"))
+    assert patch.status_code == 404
+    erase = api.client.post(
+        f"/v1/contacts/{cid}/erasure", json={"reason": "x"}, headers=mine.auth("privacy_officer")
+    )
+    assert erase.status_code == 404
+    found = api.client.get(
+        "/v1/contacts", params={"email": "rahasia@theirs.id"}, headers=mine.auth("agent")
+    )
+    assert found.json()["items"] == []
+    audit = api.client.get(
+        "/v1/audit/events", params={"contact_id": cid}, headers=mine.auth("auditor")
+    )
+    assert audit.json()["items"] == []
+    assert api.event_count() == before
+    still = api.client.get(f"/v1/contacts/{cid}", headers=theirs.auth("agent"))
+    assert still.status_code == 200
+
+
+@pytest.mark.parametrize("contact_id", ["not-a-uuid", str(uuid.uuid4())])
+def test_unknown_contact_is_404(api: Api, contact_id: str) -> None:
+    tenant = api.new_tenant()
+    response = api.client.get(f"/v1/contacts/{contact_id}", headers=tenant.auth("agent"))
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM
+
+
+def test_users_with_bad_role_or_email_are_refused(api: Api) -> None:
+    tenant = api.new_tenant()
+    before = api.event_count()
+    for body in (
+        {"full_name": "X", "role": "superuser"},
+        {"full_name": "X", "role": "agent", "email": "nope"},
+        {"full_name": "X", "role": "agent", "password": "short"},
+    ):
+        response = api.client.post("/v1/users", json=body, headers=tenant.auth("admin"))
+        assert response.status_code == 422, body
+    assert api.event_count() == before
+
+
+def test_health_and_readiness(api: Api) -> None:
+    assert api.client.get("/healthz").json() == {"status": "ok"}
+    ready = api.client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    assert "crm_event_store_head" in api.client.get("/metrics").text
+
+
+def test_openapi_describes_the_slice(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    paths = spec["paths"]
+    for path, method in [
+        ("/v1/tenants", "post"),
+        ("/v1/users", "post"),
+        ("/v1/contacts", "post"),
+        ("/v1/contacts", "get"),
+        ("/v1/contacts/{contact_id}", "get"),
+        ("/v1/contacts/{contact_id}", "patch"),
+        ("/v1/contacts/{contact_id}/erasure", "post"),
+        ("/v1/erasures/{erasure_id}", "get"),
+        ("/v1/audit/events", "get"),
+    ]:
+        assert method in paths[path], (path, method)
+    assert "422" in paths["/v1/contacts"]["post"]["responses"]
