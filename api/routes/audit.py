@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 
 from api.deps import Principal, ServiceDep, parse_id, require
+from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from api.problems import ProblemError, responses
 from api.schemas import AuditEvent, AuditPage, ErasureCertificateOut
 from crypto.certificates import ErasureCertificate
@@ -74,14 +75,15 @@ def audit_events(
     contact_id: str | None = None,
     after: Annotated[int, Query(ge=0)] = 0,
     as_of: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=20)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> AuditPage:
     """Events of the caller's tenant, by position; ``cursor`` continues after a page."""
-    if cursor is not None:
-        if not cursor.isdigit():
+    resume = decode_cursor(cursor)
+    if resume is not None:
+        if not resume.isdigit():
             raise ProblemError(422, "invalid-cursor", "Invalid cursor", "the cursor is not valid")
-        after = max(after, int(cursor))
+        after = max(after, int(resume))
     sql = "SELECT position FROM audit_timeline WHERE tenant_id = :tenant AND position > :after"
     params: dict[str, Any] = {"tenant": str(caller.tenant_id), "after": after}
     if contact_id is not None:
@@ -105,8 +107,9 @@ def audit_events(
             if n.id in wanted:
                 event = service.crm.mapper.to_domain_event(n)
                 items.append(_audit_event(service, caller.tenant_id, n.id, event, erased))
-    next_cursor = str(page[-1]) if len(rows) > limit else None
-    return AuditPage(items=items, next_cursor=next_cursor)
+    return AuditPage(
+        items=items, next_cursor=next_cursor([str(r["position"]) for r in rows], limit)
+    )
 
 
 @router.get(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from api.deps import Principal, ServiceDep, parse_id, require
+from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from api.problems import ProblemError, responses
 from api.schemas import (
     ContactIn,
@@ -108,17 +107,6 @@ def update_contact(
     return _out(contact, service.crm.open_contact(contact))
 
 
-def _decode_cursor(cursor: str | None) -> str:
-    if not cursor:
-        return ""
-    try:
-        return str(UUID(base64.urlsafe_b64decode(cursor.encode()).decode()))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ProblemError(
-            422, "invalid-cursor", "Invalid cursor", "the cursor is not valid"
-        ) from None
-
-
 def _row_out(service: Service, tenant_id: UUID, row: dict[str, Any]) -> ContactOut | None:
     cells = {f: parse_cell(row[f"f_{f}"]) for f in PERSONAL_FIELDS if row[f"f_{f}"]}
     try:
@@ -140,12 +128,12 @@ def find_contacts(
     caller: Reader,
     email: Annotated[str | None, Query(max_length=1000)] = None,
     phone: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
 ) -> ContactPage:
     """Exact match on the normalised email and/or phone (blind indexes), or every contact."""
     sql = "SELECT * FROM contacts_view WHERE tenant_id = :tenant AND erased = 0 AND id > :after"
-    params: dict[str, Any] = {"tenant": str(caller.tenant_id), "after": _decode_cursor(cursor)}
+    params: dict[str, Any] = {"tenant": str(caller.tenant_id), "after": decode_cursor(cursor) or ""}
     if email is not None:
         sql += " AND email_index = :email"
         params["email"] = service.blind_index.digest(
@@ -159,10 +147,7 @@ def find_contacts(
     rows = service.read_models.query(f"{sql} ORDER BY id LIMIT {limit + 1}", params)
     page = rows[:limit]
     items = [item for row in page if (item := _row_out(service, caller.tenant_id, row))]
-    next_cursor = (
-        base64.urlsafe_b64encode(page[-1]["id"].encode()).decode() if len(rows) > limit else None
-    )
-    return ContactPage(items=items, next_cursor=next_cursor)
+    return ContactPage(items=items, next_cursor=next_cursor([r["id"] for r in rows], limit))
 
 
 @router.post(

@@ -1,0 +1,42 @@
+"""Cursor pagination shared by every list endpoint: ``?limit=`` (1..500) and ``?cursor=``.
+
+A cursor is the opaque, URL-safe encoding of the sort key of the last item served; the next
+page asks for keys strictly after it, so inserts never shift or repeat items.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+from fastapi import Query
+
+from api.problems import ProblemError
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size, at most 500")]
+Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the last page")]
+
+
+def encode_cursor(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    """The sort key inside a cursor; a cursor that was not issued by us is a 422."""
+    if not cursor:
+        return None
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ProblemError(
+            422, "invalid-cursor", "Invalid cursor", "the cursor is not valid"
+        ) from None
+
+
+def next_cursor(keys: list[str], limit: int) -> str | None:
+    """Given the keys of up to ``limit + 1`` rows fetched, the cursor for the following page."""
+    return encode_cursor(keys[limit - 1]) if len(keys) > limit else None
