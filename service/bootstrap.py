@@ -23,6 +23,7 @@ from projections.runner import Projection, ProjectionRunner
 from projections.store import PostgresReadModels, ReadModelStore, SQLiteReadModels
 from service.crm import CRM
 from service.settings import Settings, SettingsError
+from storage.ledger import CheckpointPolicy, LedgerWriter
 from storage.sql import SqlDatabase, open_database
 
 
@@ -37,6 +38,7 @@ class Service:
     read_models: ReadModelStore
     runner: ProjectionRunner
     signer: Signer
+    ledger_signer: Signer
     blind_index: BlindIndex
     admin_token: str
 
@@ -121,7 +123,16 @@ def bootstrap(settings: Settings) -> Service:
     keystore = SqlKeystore(keystore_db, kek)
     keystore.create_tables()
     sealer = SubjectSealer(keystore)
-    crm = CRM(event_store_env(settings.database_url), sealer, keystore)
+    ledger_signer = Signer(
+        _key(
+            settings.ledger_signing_key, settings.ledger_signing_key_file, "CRM_LEDGER_SIGNING_KEY"
+        )
+    )
+    ledger = LedgerWriter(
+        ledger_signer,
+        CheckpointPolicy(settings.checkpoint_every_events, settings.checkpoint_every_seconds),
+    )
+    crm = CRM(event_store_env(settings.database_url), sealer, keystore, ledger)
     blind_index = BlindIndex(_key(settings.index_key, settings.index_key_file, "CRM_INDEX_KEY"))
     projections: list[Projection] = [
         PrincipalsProjection(),
@@ -140,6 +151,7 @@ def bootstrap(settings: Settings) -> Service:
         read_models=read_models,
         runner=ProjectionRunner(crm, read_models, projections),
         signer=Signer(_key(settings.signing_key, settings.signing_key_file, "CRM_SIGNING_KEY")),
+        ledger_signer=ledger_signer,
         blind_index=blind_index,
         admin_token=_admin_token(settings),
     )

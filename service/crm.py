@@ -14,8 +14,8 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Transcoder
-from eventsourcing.utils import Environment, EnvType
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Transcoder
+from eventsourcing.utils import Environment, EnvType, get_topic
 
 from crypto.certificates import ErasureCertificate
 from crypto.errors import KeyDestroyed
@@ -26,6 +26,12 @@ from domain.tenant import Tenant
 from domain.user import Role, User
 from service.credentials import hash_password, new_token, token_hash
 from service.errors import ConcurrentWrite, Gone, NotFound
+from storage.ledger import (
+    LedgerRecorder,
+    LedgerWriter,
+    PostgresLedgerRecorder,
+    SQLiteLedgerRecorder,
+)
 from storage.transcoder import OrjsonTranscoder
 
 A = TypeVar("A", bound=Aggregate)
@@ -47,14 +53,42 @@ class CRM(Application[UUID]):
 
     name = "crm"
 
-    def __init__(self, env: Mapping[str, str], sealer: SubjectSealer, keystore: Keystore) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        sealer: SubjectSealer,
+        keystore: Keystore,
+        ledger: LedgerWriter,
+    ) -> None:
         self.sealer = sealer
         self.keystore = keystore
+        self.ledger = ledger
         super().__init__(env=dict(env))
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
-        """Configuration comes only from :mod:`service.settings`, never from os.environ."""
-        return Environment(name, dict(env or {}))
+        """Configuration comes only from :mod:`service.settings`, never from os.environ.
+
+        The recorder is always one that writes the audit ledger in the same transaction.
+        """
+        settings = dict(env or {})
+        recorder = (
+            PostgresLedgerRecorder
+            if settings.get("PERSISTENCE_MODULE") == "eventsourcing.postgres"
+            else SQLiteLedgerRecorder
+        )
+        settings["APPLICATION_RECORDER_TOPIC"] = get_topic(recorder)
+        return Environment(name, settings)
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        recorder = super().construct_recorder()
+        assert isinstance(recorder, LedgerRecorder)
+        recorder.attach_ledger(self.ledger)
+        return recorder
+
+    @property
+    def ledger_recorder(self) -> LedgerRecorder:
+        assert isinstance(self.recorder, LedgerRecorder)
+        return self.recorder
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = OrjsonTranscoder()

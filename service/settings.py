@@ -6,6 +6,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+N = TypeVar("N", int, float)
 
 DEFAULT_DATA_DIR = "./var"
 
@@ -27,6 +30,10 @@ class Settings:
     signing_key_file: Path
     admin_token: str | None
     admin_token_file: Path
+    ledger_signing_key: str | None
+    ledger_signing_key_file: Path
+    checkpoint_every_events: int
+    checkpoint_every_seconds: float
     max_body_bytes: int
     log_level: str
 
@@ -34,10 +41,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         data_dir = Path(env.get("CRM_DATA_DIR", DEFAULT_DATA_DIR))
-        try:
-            max_body = int(env.get("CRM_MAX_BODY_BYTES", "65536"))
-        except ValueError:
-            raise SettingsError("CRM_MAX_BODY_BYTES must be an integer") from None
+        max_body = _number(env, "CRM_MAX_BODY_BYTES", "65536", int)
         return cls(
             data_dir=data_dir,
             database_url=env.get("CRM_DATABASE_URL", f"sqlite:///{data_dir}/crm.db"),
@@ -50,6 +54,22 @@ class Settings:
             signing_key_file=Path(env.get("CRM_SIGNING_KEY_FILE", str(data_dir / "signing.key"))),
             admin_token=env.get("CRM_ADMIN_TOKEN") or None,
             admin_token_file=Path(env.get("CRM_ADMIN_TOKEN_FILE", str(data_dir / "admin-token"))),
+            ledger_signing_key=env.get("CRM_LEDGER_SIGNING_KEY") or None,
+            ledger_signing_key_file=Path(
+                env.get("CRM_LEDGER_SIGNING_KEY_FILE", str(data_dir / "ledger-signing.key"))
+            ),
+            checkpoint_every_events=_number(env, "CRM_CHECKPOINT_EVERY_EVENTS", "1000", int),
+            checkpoint_every_seconds=_number(env, "CRM_CHECKPOINT_EVERY_SECONDS", "60", float),
             max_body_bytes=max_body,
             log_level=env.get("CRM_LOG_LEVEL", "INFO").upper(),
         )
+
+
+def _number(env: Mapping[str, str], name: str, default: str, kind: type[N]) -> N:
+    try:
+        value = kind(env.get(name, default))
+    except ValueError:
+        raise SettingsError(f"{name} must be a number") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive")
+    return value

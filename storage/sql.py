@@ -10,7 +10,7 @@ import re
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +41,12 @@ class SqlCursor:
         else:
             self.raw.execute(sql, params or {})
         return self
+
+    def executemany(self, sql: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        if self.dialect == "postgres":
+            self.raw.executemany(to_pyformat(sql), rows)
+        else:
+            self.raw.executemany(sql, rows)
 
     def fetchone(self) -> dict[str, Any] | None:
         row = self.raw.fetchone()

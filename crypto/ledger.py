@@ -1,0 +1,81 @@
+"""The audit ledger's primitives: how a stored event is hashed, chained and checkpointed.
+
+Hashes cover the stored (sealed) bytes, so destroying a subject's key never changes them.
+A checkpoint (a signed tree head, in Certificate Transparency's words) commits to the
+first ``size`` entries through both the Merkle root and the last chain hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import asdict, dataclass
+from uuid import UUID
+
+import orjson
+
+from crypto.signing import Signer, verify_signature
+
+GENESIS = bytes(32)
+
+
+def event_hash(position: int, originator_id: UUID, version: int, topic: str, state: bytes) -> bytes:
+    """SHA-256 over every stored column of one event, length-prefixed so nothing can shift."""
+    topic_bytes = topic.encode()
+    return hashlib.sha256(
+        b"crm.ledger.event.v1"
+        + struct.pack(">QQ", position, version)
+        + originator_id.bytes
+        + struct.pack(">I", len(topic_bytes))
+        + topic_bytes
+        + struct.pack(">Q", len(state))
+        + state
+    ).digest()
+
+
+def chain_hash(previous: bytes, entry: bytes) -> bytes:
+    return hashlib.sha256(previous + entry).digest()
+
+
+@dataclass(frozen=True)
+class TreeHead:
+    """What a checkpoint commits to. Hashes are hex; the timestamp is RFC 3339 UTC."""
+
+    size: int
+    root_hash: str
+    chain_hash: str
+    position: int
+    timestamp: str
+
+    def payload(self) -> bytes:
+        return b"crm.ledger.tree-head.v1\n" + orjson.dumps(
+            asdict(self), option=orjson.OPT_SORT_KEYS
+        )
+
+    def sign(self, signer: Signer) -> SignedTreeHead:
+        return SignedTreeHead(self, signer.sign(self.payload()), signer.public_key)
+
+
+@dataclass(frozen=True)
+class SignedTreeHead:
+    head: TreeHead
+    signature: str
+    public_key: str
+
+    def verify(self, public_key: str | None = None) -> bool:
+        """Check the signature under ``public_key`` (pin it!) or, failing that, the one carried."""
+        return verify_signature(public_key or self.public_key, self.head.payload(), self.signature)
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self.head), "signature": self.signature, "public_key": self.public_key}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> SignedTreeHead:
+        head = TreeHead(
+            size=int(str(data["size"])),
+            root_hash=str(data["root_hash"]),
+            chain_hash=str(data["chain_hash"]),
+            position=int(str(data["position"])),
+            timestamp=str(data["timestamp"]),
+        )
+        return cls(head, str(data["signature"]), str(data["public_key"]))

@@ -1,0 +1,293 @@
+"""The audit ledger inside the event store: one entry per event, in the same transaction.
+
+The recorders below extend the library's application recorders. When a transaction
+inserts events, it also appends their ledger entries (hash of the stored bytes, and the
+chain hash) and advances the signed head; when the interval is due it stores a signed
+checkpoint. Writers are already serialised (PostgreSQL: the events table's EXCLUSIVE lock;
+SQLite: the database write lock), so the head read here is always the latest.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.sql import SQL
+
+from crypto.ledger import GENESIS, SignedTreeHead, TreeHead, chain_hash, event_hash
+from crypto.merkle import Frontier, leaf_hash
+from crypto.signing import Signer
+from storage.sql import SqlCursor
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS ledger_entries (
+        seq BIGINT PRIMARY KEY,
+        position BIGINT NOT NULL UNIQUE,
+        event_hash TEXT NOT NULL,
+        chain_hash TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS ledger_head (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        size BIGINT NOT NULL,
+        position BIGINT NOT NULL,
+        chain_hash TEXT NOT NULL,
+        root_hash TEXT NOT NULL,
+        frontier TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        checkpoint_size BIGINT NOT NULL,
+        checkpoint_at DOUBLE PRECISION NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS ledger_checkpoints (
+        size BIGINT PRIMARY KEY,
+        root_hash TEXT NOT NULL,
+        chain_hash TEXT NOT NULL,
+        position BIGINT NOT NULL,
+        timestamp TEXT NOT NULL,
+        signature TEXT NOT NULL,
+        public_key TEXT NOT NULL
+    )""",
+]
+
+
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    """Store a signed checkpoint every ``events`` entries or ``seconds``, whichever is first."""
+
+    events: int = 1000
+    seconds: float = 60.0
+
+
+@dataclass
+class _Head:
+    size: int
+    position: int
+    chain: bytes
+    frontier: Frontier
+    checkpoint_size: int
+    checkpoint_at: float
+
+
+class LedgerWriter:
+    """Appends entries for freshly inserted events and advances the signed head."""
+
+    def __init__(
+        self,
+        signer: Signer,
+        policy: CheckpointPolicy,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.signer = signer
+        self.policy = policy
+        self.clock = clock
+
+    def append(self, cur: SqlCursor, events: Sequence[tuple[int, StoredEvent]]) -> None:
+        if not events:
+            return
+        head = self._head(cur)
+        rows = []
+        for position, stored in events:
+            digest = event_hash(
+                position,
+                UUID(str(stored.originator_id)),
+                stored.originator_version,
+                stored.topic,
+                bytes(stored.state),
+            )
+            head.chain = chain_hash(head.chain, digest)
+            head.frontier.append(leaf_hash(digest))
+            head.size += 1
+            head.position = position
+            rows.append(
+                {
+                    "seq": head.size,
+                    "position": position,
+                    "event_hash": digest.hex(),
+                    "chain_hash": head.chain.hex(),
+                }
+            )
+        cur.executemany(
+            "INSERT INTO ledger_entries (seq, position, event_hash, chain_hash)"
+            " VALUES (:seq, :position, :event_hash, :chain_hash)",
+            rows,
+        )
+        self._advance(cur, head)
+
+    def _head(self, cur: SqlCursor) -> _Head:
+        row = cur.execute("SELECT * FROM ledger_head WHERE id = 1").fetchone()
+        if row is None:
+            return _Head(0, 0, GENESIS, Frontier(), 0, self.clock())
+        nodes = [bytes.fromhex(h) for h in orjson.loads(row["frontier"])]
+        return _Head(
+            int(row["size"]),
+            int(row["position"]),
+            bytes.fromhex(row["chain_hash"]),
+            Frontier(int(row["size"]), nodes),
+            int(row["checkpoint_size"]),
+            float(row["checkpoint_at"]),
+        )
+
+    def _advance(self, cur: SqlCursor, head: _Head) -> None:
+        now = self.clock()
+        signed = TreeHead(
+            size=head.size,
+            root_hash=head.frontier.root().hex(),
+            chain_hash=head.chain.hex(),
+            position=head.position,
+            timestamp=datetime.fromtimestamp(now, UTC).isoformat(),
+        ).sign(self.signer)
+        due = (
+            head.size - head.checkpoint_size >= self.policy.events
+            or now - head.checkpoint_at >= self.policy.seconds
+        )
+        if due:
+            store_checkpoint(cur, signed)
+            head.checkpoint_size, head.checkpoint_at = head.size, now
+        cur.execute(
+            "INSERT INTO ledger_head (id, size, position, chain_hash, root_hash, frontier,"
+            " timestamp, signature, public_key, checkpoint_size, checkpoint_at) VALUES (1,"
+            " :size, :position, :chain_hash, :root_hash, :frontier, :timestamp, :signature,"
+            " :public_key, :checkpoint_size, :checkpoint_at) ON CONFLICT (id) DO UPDATE SET"
+            " size = :size, position = :position, chain_hash = :chain_hash,"
+            " root_hash = :root_hash, frontier = :frontier, timestamp = :timestamp,"
+            " signature = :signature, public_key = :public_key,"
+            " checkpoint_size = :checkpoint_size, checkpoint_at = :checkpoint_at",
+            {
+                **signed.as_dict(),
+                "frontier": orjson.dumps([n.hex() for n in head.frontier.nodes]).decode(),
+                "checkpoint_size": head.checkpoint_size,
+                "checkpoint_at": head.checkpoint_at,
+            },
+        )
+
+
+def store_checkpoint(cur: SqlCursor, signed: SignedTreeHead) -> None:
+    cur.execute(
+        "INSERT INTO ledger_checkpoints (size, root_hash, chain_hash, position, timestamp,"
+        " signature, public_key) VALUES (:size, :root_hash, :chain_hash, :position,"
+        " :timestamp, :signature, :public_key) ON CONFLICT (size) DO NOTHING",
+        signed.as_dict(),
+    )
+
+
+class LedgerRecorder:
+    """What both recorders share: the writer, and read access for verification and proofs."""
+
+    ledger: LedgerWriter | None = None
+    dialect: str
+    events_table: str
+    position_column: str
+
+    def attach_ledger(self, ledger: LedgerWriter) -> None:
+        self.ledger = ledger
+
+    def _require_ledger(self) -> LedgerWriter:
+        if self.ledger is None:
+            raise RuntimeError("the event store has no ledger attached: refusing to write")
+        return self.ledger
+
+    def read(self) -> AbstractContextManager[SqlCursor]:
+        raise NotImplementedError
+
+    def write(self) -> AbstractContextManager[SqlCursor]:
+        raise NotImplementedError
+
+    def entries_with_events(self, after_seq: int, limit: int) -> list[dict[str, Any]]:
+        """Ledger entries in order, each with its stored event (NULL columns if missing)."""
+        sql = (
+            "SELECT l.seq, l.position, l.event_hash, l.chain_hash, e.originator_id,"
+            " e.originator_version, e.topic, e.state"
+            f" FROM ledger_entries l LEFT JOIN {self.events_table} e"
+            f" ON e.{self.position_column} = l.position"
+            " WHERE l.seq > :after ORDER BY l.seq LIMIT :limit"
+        )
+        with self.read() as cur:
+            return cur.execute(sql, {"after": after_seq, "limit": limit}).fetchall()
+
+    def first_event_without_entry(self) -> int | None:
+        sql = (
+            f"SELECT MIN(e.{self.position_column}) AS position FROM {self.events_table} e"
+            f" LEFT JOIN ledger_entries l ON l.position = e.{self.position_column}"
+            " WHERE l.seq IS NULL"
+        )
+        with self.read() as cur:
+            row = cur.execute(sql).fetchone()
+        return None if row is None or row["position"] is None else int(row["position"])
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self.read() as cur:
+            return cur.execute(sql, params or {}).fetchall()
+
+    def execute_write(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        with self.write() as cur:
+            cur.execute(sql, params or {})
+
+
+class SQLiteLedgerRecorder(LedgerRecorder, SQLiteApplicationRecorder):
+    dialect = "sqlite"
+    position_column = "rowid"
+
+    def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name)
+        self.events_table = events_table_name
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), *SCHEMA]
+
+    def _insert_events(
+        self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ledger = self._require_ledger()
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        assert ids is not None
+        ledger.append(SqlCursor(c, "sqlite"), list(zip(ids, stored_events, strict=True)))
+        return ids
+
+    @contextmanager
+    def read(self) -> Iterator[SqlCursor]:
+        with self.datastore.transaction(commit=False) as c:
+            yield SqlCursor(c, "sqlite")
+
+    @contextmanager
+    def write(self) -> Iterator[SqlCursor]:
+        with self.datastore.transaction(commit=True) as c:
+            yield SqlCursor(c, "sqlite")
+
+
+class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
+    dialect = "postgres"
+    position_column = "notification_id"
+
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.events_table = events_table_name
+        self.sql_create_statements.extend(SQL(s).format() for s in SCHEMA)
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ledger = self._require_ledger()
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        assert ids is not None
+        ledger.append(SqlCursor(curs, "postgres"), list(zip(ids, stored_events, strict=True)))
+        return ids
+
+    @contextmanager
+    def read(self) -> Iterator[SqlCursor]:
+        with self.datastore.transaction(commit=False) as c:
+            yield SqlCursor(c, "postgres")
+
+    @contextmanager
+    def write(self) -> Iterator[SqlCursor]:
+        with self.datastore.transaction(commit=True) as c:
+            yield SqlCursor(c, "postgres")
