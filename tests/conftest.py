@@ -31,10 +31,10 @@ def random_key() -> str:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[str], Settings]:
+def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..., Settings]:
     """Settings for a fresh, isolated deployment on the named backend."""
 
-    def make(backend: str) -> Settings:
+    def make(backend: str, **overrides: str) -> Settings:
         env = {
             "CRM_DATA_DIR": str(tmp_path / "var"),
             "CRM_KEK": random_key(),
@@ -47,7 +47,7 @@ def make_settings(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[[s
             name = "crm_" + uuid.uuid4().hex[:12]
             env["CRM_DATABASE_URL"] = server.create_database(name)
             env["CRM_KEYSTORE_URL"] = server.create_database(name + "_keys")
-        return Settings.from_env(env)
+        return Settings.from_env({**env, **overrides})
 
     return make
 
@@ -58,7 +58,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def service(make_settings: Callable[[str], Settings], backend: str) -> Iterator[Service]:
+def service(make_settings: Callable[..., Settings], backend: str) -> Iterator[Service]:
     svc = bootstrap(make_settings(backend))
     try:
         yield svc

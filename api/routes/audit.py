@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -16,7 +16,16 @@ from crypto.certificates import ErasureCertificate
 from crypto.errors import KeyDestroyed
 from domain.user import Role
 from projections.audit import event_type
+from service.audit import (
+    ProofError,
+    StoreSource,
+    latest_checkpoint,
+    prove_consistency,
+    prove_inclusion,
+    verify_ledger,
+)
 from service.bootstrap import Service
+from service.replay import contact_state
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
@@ -139,3 +148,81 @@ def erasure_certificate(
         ledger_position=int(row["position"]),
     )
     return certificate.signed(service.signer)
+
+
+def _utc(value: datetime | None, name: str) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    if value.tzinfo is None:
+        raise ProblemError(422, "invalid-time", "Invalid time", f"{name} needs a UTC offset")
+    return value
+
+
+@router.get("/audit/contacts/{contact_id}/state", responses=responses(401, 403, 404, 422))
+def audit_contact_state(
+    contact_id: str, service: ServiceDep, caller: Auditor, as_of: datetime | None = None
+) -> dict[str, Any]:
+    """The contact as it stood at ``as_of`` (default: now), personal fields masked."""
+    return contact_state(service.crm, caller.tenant_id, parse_id(contact_id), _utc(as_of, "as_of"))
+
+
+@router.get("/audit/verify", responses=responses(401, 403))
+def audit_verify(service: ServiceDep, caller: Auditor) -> dict[str, Any]:
+    """Recompute the whole ledger under the service's pinned public key."""
+    source = StoreSource(service.crm.ledger_recorder)
+    return verify_ledger(source, service.ledger_signer.public_key).as_dict()
+
+
+@router.get("/audit/checkpoints/latest", responses=responses(401, 403, 404))
+def audit_latest_checkpoint(service: ServiceDep, caller: Auditor) -> dict[str, Any]:
+    """The newest signed checkpoint (tree head) with the key that verifies it."""
+    checkpoint = latest_checkpoint(service.crm.ledger_recorder)
+    if checkpoint is None:
+        raise ProblemError(404, "not-found", "Not found", "no checkpoint has been signed yet")
+    return checkpoint
+
+
+def _own_position(service: Service, tenant_id: UUID, position: int) -> None:
+    rows = service.read_models.query(
+        "SELECT position FROM audit_timeline WHERE position = :p AND tenant_id = :t",
+        {"p": position, "t": str(tenant_id)},
+    )
+    if not rows:
+        raise ProblemError(404, "not-found", "Not found", "no event of yours at that position")
+
+
+def _proof_problem(exc: ProofError) -> ProblemError:
+    return ProblemError(422, "invalid-proof-request", "Invalid proof request", str(exc))
+
+
+@router.get("/audit/proofs/inclusion", responses=responses(401, 403, 404, 422))
+def audit_inclusion_proof(
+    service: ServiceDep,
+    caller: Auditor,
+    position: Annotated[int, Query(ge=1)],
+    size: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    """Merkle audit path of the event at ``position`` in the tree of ``size`` entries."""
+    _own_position(service, caller.tenant_id, position)
+    try:
+        return prove_inclusion(service.crm.ledger_recorder, position, size)
+    except ProofError as exc:
+        raise ProblemError(
+            422, "invalid-proof-request", "Invalid proof request", str(exc)
+        ) from None
+
+
+@router.get("/audit/proofs/consistency", responses=responses(401, 403, 422))
+def audit_consistency_proof(
+    service: ServiceDep,
+    caller: Auditor,
+    first: Annotated[int, Query(ge=1)],
+    second: Annotated[int, Query(ge=1)],
+) -> dict[str, Any]:
+    """Proof that the tree of ``second`` entries extends the tree of ``first`` entries."""
+    try:
+        return prove_consistency(service.crm.ledger_recorder, first, second)
+    except ProofError as exc:
+        raise ProblemError(
+            422, "invalid-proof-request", "Invalid proof request", str(exc)
+        ) from None
