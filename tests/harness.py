@@ -67,6 +67,7 @@ class PostgresServer:
     root: Path
     port: int
     user: str | None
+    durable: bool = False
 
     @property
     def data(self) -> Path:
@@ -97,10 +98,10 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off"
-            " -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
-        )
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root}"
+        options += " -c max_connections=300"
+        if not self.durable:  # tests trade durability for speed; benchmarks must not
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         subprocess.run(
             self._as_user(
                 str(self.bindir / "pg_ctl"),
@@ -161,9 +162,9 @@ class PostgresServer:
         ).stdout
 
 
-def start_postgres() -> PostgresServer:
+def start_postgres(*, durable: bool = False) -> PostgresServer:
     root = Path(tempfile.mkdtemp(prefix="crm-pg-"))
-    server = PostgresServer(_pg_bindir(), root, free_port(), _unprivileged_user())
+    server = PostgresServer(_pg_bindir(), root, free_port(), _unprivileged_user(), durable)
     try:
         server.start()
     except BaseException:
