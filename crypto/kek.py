@@ -82,3 +82,35 @@ def load_or_create_key_file(path: Path, what: str) -> bytes:
     with os.fdopen(fd, "w") as handle:
         handle.write(base64.urlsafe_b64encode(key).decode() + "\n")
     return key
+
+
+RETIRED_PREFIX = "kek-retired-"
+
+
+def retired_key_files(current: Path) -> list[Path]:
+    """Retired KEK files beside the current one, kept only until rotation completes."""
+    return sorted(current.parent.glob(RETIRED_PREFIX + "*.key"))
+
+
+def retire_key_file(current: Path) -> Path:
+    """Move the current KEK file aside (it still unwraps keys until they are re-wrapped) and
+    create a fresh current one."""
+    old = decode_key(current.read_text(), f"KEK file {current}")
+    retired = current.with_name(f"{RETIRED_PREFIX}{LocalKeyEncryptionKey.identify(old)}.key")
+    os.replace(current, retired)
+    load_or_create_key_file(current, "CRM_KEK")
+    return retired
+
+
+def shred_file(path: Path) -> None:
+    """Overwrite a key file with random bytes, flush it to disk, then unlink it.
+
+    On copy-on-write or journaling file systems the old blocks may survive: keep KEK files
+    on storage you can destroy (a tmpfs, an HSM, a KMS), never in backups.
+    """
+    size = path.stat().st_size
+    with path.open("r+b") as handle:
+        handle.write(os.urandom(max(size, 64)))
+        handle.flush()
+        os.fsync(handle.fileno())
+    path.unlink()

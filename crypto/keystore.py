@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import uuid
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from threading import Lock
 from uuid import UUID
@@ -19,6 +19,7 @@ from uuid import UUID
 from crypto import aead
 from crypto.errors import KeyDestroyed
 from crypto.kek import KeyEncryptionKeyProvider
+from crypto.key_cache import KeyCache
 from storage.sql import SqlDatabase
 
 SCHEMA = [
@@ -30,7 +31,14 @@ SCHEMA = [
         wrapped_key TEXT,
         created_at TEXT NOT NULL,
         destroyed_at TEXT,
+        wrapped_under TEXT,
         CHECK ((wrapped_key IS NULL) = (destroyed_at IS NOT NULL))
+    )""",
+    "CREATE INDEX IF NOT EXISTS subject_keys_kek ON subject_keys (kek_id)",
+    """CREATE TABLE IF NOT EXISTS key_encryption_keys (
+        kek_id TEXT PRIMARY KEY,
+        first_used_at TEXT NOT NULL,
+        destroyed_at TEXT
     )""",
 ]
 
@@ -41,6 +49,21 @@ class DataKey:
 
     key_id: str
     key: bytes
+    kek_id: str = ""
+    created: bool = False
+
+
+@dataclass(frozen=True)
+class PendingErasure:
+    """An erasure whose key may still be recoverable from a backup: the KEK it was last
+    wrapped under has not been destroyed yet."""
+
+    tenant_id: str
+    subject_id: str
+    key_id: str
+    destroyed_at: str
+    wrapped_under: str
+    complete_by: str
 
 
 @dataclass(frozen=True)
@@ -52,7 +75,7 @@ class Destruction:
     already_destroyed: bool
 
 
-def _wrap_context(tenant_id: UUID, subject_id: UUID, key_id: str) -> bytes:
+def wrap_context(tenant_id: UUID, subject_id: UUID, key_id: str) -> bytes:
     return f"crm.datakey.v1|{tenant_id}|{subject_id}|{key_id}".encode()
 
 
@@ -73,14 +96,31 @@ class Keystore(ABC):
 
 
 class SqlKeystore(Keystore):
-    """A keystore in its own database (never the event store's tables)."""
+    """A keystore in its own database (never the event store's tables).
 
-    def __init__(self, db: SqlDatabase, kek: KeyEncryptionKeyProvider) -> None:
+    Unwrapped keys are cached per process (bounded, short-lived) and evicted when this
+    process destroys them; other processes stop serving an erased subject because every
+    read path also checks the subject's erasure in the event store or read model.
+    """
+
+    def __init__(
+        self,
+        db: SqlDatabase,
+        kek: KeyEncryptionKeyProvider,
+        cache: KeyCache[tuple[UUID, DataKey]] | None = None,
+    ) -> None:
         self.db = db
         self.kek = kek
+        self.cache: KeyCache[tuple[UUID, DataKey]] = cache or KeyCache()
 
     def create_tables(self) -> None:
         self.db.run_script(SCHEMA)
+        with self.db.transaction() as cur:
+            cur.execute(
+                "INSERT INTO key_encryption_keys (kek_id, first_used_at) VALUES (:kek, :now)"
+                " ON CONFLICT (kek_id) DO NOTHING",
+                {"kek": self.kek.kek_id, "now": _now().isoformat()},
+            )
 
     def key_for_sealing(self, tenant_id: UUID, subject_id: UUID) -> DataKey:
         existing = self._find(tenant_id, subject_id)
@@ -88,7 +128,7 @@ class SqlKeystore(Keystore):
             return existing
         key_id = uuid.uuid4().hex
         key = aead.new_key()
-        kek_id, wrapped = self.kek.wrap(key, _wrap_context(tenant_id, subject_id, key_id))
+        kek_id, wrapped = self.kek.wrap(key, wrap_context(tenant_id, subject_id, key_id))
         with self.db.transaction() as cur:
             cur.execute(
                 "INSERT INTO subject_keys (subject_id, tenant_id, key_id, kek_id, wrapped_key,"
@@ -103,10 +143,11 @@ class SqlKeystore(Keystore):
                     "now": _now().isoformat(),
                 },
             )
+            inserted = cur.rowcount == 1
         found = self._find(tenant_id, subject_id)
         if found is None:  # pragma: no cover - the row was inserted or already there
             raise KeyDestroyed(f"subject {subject_id} has no key")
-        return found
+        return replace(found, created=inserted and found.key_id == key_id)
 
     def key_for_opening(self, tenant_id: UUID, subject_id: UUID) -> DataKey:
         found = self._find(tenant_id, subject_id)
@@ -115,6 +156,12 @@ class SqlKeystore(Keystore):
         return found
 
     def _find(self, tenant_id: UUID, subject_id: UUID) -> DataKey | None:
+        cached = self.cache.get(subject_id)
+        if cached is not None:
+            owner, cached_key = cached
+            if owner != tenant_id:
+                raise KeyDestroyed(f"subject {subject_id} belongs to another tenant")
+            return cached_key
         with self.db.transaction(write=False) as cur:
             row = cur.execute(
                 "SELECT tenant_id, key_id, kek_id, wrapped_key FROM subject_keys"
@@ -128,35 +175,42 @@ class SqlKeystore(Keystore):
         key = self.kek.unwrap(
             row["kek_id"],
             base64.b64decode(row["wrapped_key"]),
-            _wrap_context(tenant_id, subject_id, row["key_id"]),
+            wrap_context(tenant_id, subject_id, row["key_id"]),
         )
-        return DataKey(row["key_id"], key)
+        found = DataKey(row["key_id"], key, row["kek_id"])
+        self.cache.put(subject_id, (tenant_id, found))
+        return found
 
     def destroy(self, tenant_id: UUID, subject_id: UUID) -> Destruction:
+        """One statement path of constant cost: the row loses its key material and keeps
+        the fence; ``wrapped_under`` remembers which KEK a backup would need."""
+        self.cache.evict(subject_id)
         now = _now()
         params = {"subject": str(subject_id), "tenant": str(tenant_id), "now": now.isoformat()}
         with self.db.transaction() as cur:
-            # A fence row for a subject that never had a key: nothing can create one later.
-            cur.execute(
-                "INSERT INTO subject_keys (subject_id, tenant_id, key_id, created_at,"
-                " destroyed_at) VALUES (:subject, :tenant, 'none', :now, :now)"
-                " ON CONFLICT (subject_id) DO NOTHING",
-                params,
-            )
             row = cur.execute(
-                "SELECT key_id, destroyed_at, created_at FROM subject_keys"
-                " WHERE subject_id = :subject AND tenant_id = :tenant",
+                "SELECT tenant_id, key_id, kek_id, destroyed_at FROM subject_keys"
+                " WHERE subject_id = :subject",
                 params,
             ).fetchone()
             if row is None:
+                # A fence for a subject that never had a key: nothing can create one later.
+                cur.execute(
+                    "INSERT INTO subject_keys (subject_id, tenant_id, key_id, created_at,"
+                    " destroyed_at) VALUES (:subject, :tenant, 'none', :now, :now)",
+                    params,
+                )
+                return Destruction("none", now, False)
+            if row["tenant_id"] != str(tenant_id):
                 raise KeyDestroyed(f"subject {subject_id} belongs to another tenant")
-            if row["destroyed_at"] is not None and row["destroyed_at"] != now.isoformat():
+            if row["destroyed_at"] is not None:
                 return Destruction(row["key_id"], datetime.fromisoformat(row["destroyed_at"]), True)
             cur.execute(
-                "UPDATE subject_keys SET wrapped_key = NULL, kek_id = NULL,"
-                " destroyed_at = :now WHERE subject_id = :subject",
-                params,
+                "UPDATE subject_keys SET wrapped_key = NULL, kek_id = NULL, destroyed_at = :now,"
+                " wrapped_under = :kek WHERE subject_id = :subject",
+                {**params, "kek": row["kek_id"]},
             )
+        self.cache.evict(subject_id)
         return Destruction(row["key_id"], now, False)
 
 
@@ -169,9 +223,12 @@ class InMemoryKeystore(Keystore):
 
     def key_for_sealing(self, tenant_id: UUID, subject_id: UUID) -> DataKey:
         with self._lock:
-            if subject_id not in self._keys:
-                self._keys[subject_id] = (tenant_id, DataKey(uuid.uuid4().hex, aead.new_key()))
-        return self.key_for_opening(tenant_id, subject_id)
+            created = subject_id not in self._keys
+            if created:
+                key = DataKey(uuid.uuid4().hex, aead.new_key(), "in-memory")
+                self._keys[subject_id] = (tenant_id, key)
+        found = self.key_for_opening(tenant_id, subject_id)
+        return replace(found, created=created)
 
     def key_for_opening(self, tenant_id: UUID, subject_id: UUID) -> DataKey:
         owner, key = self._keys.get(subject_id, (tenant_id, None))

@@ -8,6 +8,10 @@ token from where it was found, so a token moved anywhere else fails to open.
 from __future__ import annotations
 
 import base64
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -32,11 +36,33 @@ def parse_token(token: str) -> tuple[str, bytes]:
         raise SealBroken("sealed value is malformed") from None
 
 
+@dataclass(frozen=True)
+class NewKey:
+    """A data key created while sealing: ids only, never the key."""
+
+    tenant_id: UUID
+    subject_id: UUID
+    key_id: str
+    kek_id: str
+
+
 class SubjectSealer:
     """Implements the domain's Sealer port on top of a keystore."""
 
     def __init__(self, keystore: Keystore) -> None:
         self.keystore = keystore
+        self._local = threading.local()
+
+    @contextmanager
+    def recording_new_keys(self) -> Iterator[list[NewKey]]:
+        """Collect the data keys created while sealing inside the block (this thread only),
+        so the caller can record their creation in the same transaction as the events."""
+        created: list[NewKey] = []
+        self._local.created = created
+        try:
+            yield created
+        finally:
+            self._local.created = None
 
     def seal_fields(
         self,
@@ -46,6 +72,9 @@ class SubjectSealer:
         values: dict[str, PersonalValue],
     ) -> dict[str, str]:
         data_key = self.keystore.key_for_sealing(tenant_id, subject_id)
+        created = getattr(self._local, "created", None)
+        if data_key.created and created is not None:
+            created.append(NewKey(tenant_id, subject_id, data_key.key_id, data_key.kek_id))
         sealed = {}
         for field, value in values.items():
             context = SealContext(tenant_id, subject_id, field, event_version)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
-from domain.errors import InvalidField, SubjectErased, VersionMismatch
+from domain.errors import ErasurePending, InvalidField, SubjectErased, VersionMismatch
 from domain.sealing import PersonalValue, Sealer, seal_fields
 from domain.values import check_age, clean_text, normalise_email, normalise_phone
 
+MAX_GRACE_PERIOD = timedelta(hours=72)  # UU PDP: requests are answered within 3x24 hours
 PERSONAL_FIELDS = ("full_name", "email", "phone", "company", "job_title", "age")
 _TEXT_LIMITS = {"full_name": 200, "company": 200, "job_title": 200}
 
@@ -90,11 +92,35 @@ class Contact(Aggregate):
             aggregate.erased = True
             aggregate.fields = {}
 
+    class ErasureScheduled(Aggregate.Event):
+        """Erasure will run at ``due_at`` unless cancelled first (a grace period)."""
+
+        tenant_id: str
+        actor: str
+        erasure_id: str
+        due_at: str
+        reason: str
+        request_id: str | None
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, Contact)
+            aggregate.scheduled_erasure = self.erasure_id
+
+    class ErasureCancelled(Aggregate.Event):
+        tenant_id: str
+        actor: str
+        erasure_id: str
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, Contact)
+            aggregate.scheduled_erasure = None
+
     def __init__(self, tenant_id: str, actor: str, sealed: dict[str, str]) -> None:
         self.tenant_id = tenant_id
         self.created_by = actor
         self.fields: dict[str, tuple[int, str]] = {f: (1, t) for f, t in sealed.items()}
         self.erased = False
+        self.scheduled_erasure: str | None = None
 
     @classmethod
     def register(
@@ -136,6 +162,40 @@ class Contact(Aggregate):
             cleared=sorted(cleared),
         )
 
+    def schedule_erasure(
+        self,
+        *,
+        actor: str,
+        erasure_id: UUID,
+        due_at: datetime,
+        now: datetime,
+        reason: str,
+        request_id: str | None,
+    ) -> None:
+        """Erase later, within the law's 72 hours; one pending erasure at a time."""
+        self._require_live()
+        if self.scheduled_erasure is not None:
+            raise ErasurePending("an erasure is already scheduled for this contact")
+        if not now < due_at <= now + MAX_GRACE_PERIOD:
+            raise InvalidField("grace_period_hours", "must be more than 0 and at most 72 hours")
+        self.trigger_event(
+            self.ErasureScheduled,
+            tenant_id=self.tenant_id,
+            actor=actor,
+            erasure_id=str(erasure_id),
+            due_at=due_at.isoformat(),
+            reason=clean_text(reason, "reason", max_length=500, required=True),
+            request_id=request_id,
+        )
+
+    def cancel_erasure(self, *, actor: str, erasure_id: str) -> None:
+        self._require_live()
+        if self.scheduled_erasure != erasure_id:
+            raise ErasurePending("that erasure is not pending for this contact")
+        self.trigger_event(
+            self.ErasureCancelled, tenant_id=self.tenant_id, actor=actor, erasure_id=erasure_id
+        )
+
     def record_erasure(
         self,
         *,
@@ -157,6 +217,37 @@ class Contact(Aggregate):
             key_id=key_id,
             destroyed_at=destroyed_at,
             reason=reason,
+            request_id=request_id,
+        )
+
+    @staticmethod
+    def erasure_recorded(
+        *,
+        contact_id: UUID,
+        tenant_id: str,
+        last_version: int,
+        already_erased: bool,
+        actor: str,
+        erasure_id: UUID,
+        key_id: str,
+        destroyed_at: str,
+        reason: str,
+        request_id: str | None,
+    ) -> Contact.Erased:
+        """The erasure event, built from the contact's head alone (version, erased flag), so
+        that erasing costs the same for a contact with ten events or ten thousand."""
+        if already_erased:
+            raise SubjectErased("the contact was erased")
+        return Contact.Erased(  # type: ignore[call-arg]
+            originator_id=contact_id,
+            originator_version=last_version + 1,
+            timestamp=Contact.Erased.create_timestamp(),
+            tenant_id=tenant_id,
+            actor=actor,
+            erasure_id=str(erasure_id),
+            key_id=key_id,
+            destroyed_at=destroyed_at,
+            reason=clean_text(reason, "reason", max_length=500, required=True),
             request_id=request_id,
         )
 

@@ -53,3 +53,10 @@ class VersionMismatch(DomainError):
         super().__init__(f"expected version {expected}, current version is {actual}")
         self.expected = expected
         self.actual = actual
+
+
+class ErasurePending(DomainError):
+    """A scheduled erasure conflicts with the command (already pending, or not pending)."""
+
+    code = "erasure-pending"
+    title = "Erasure state conflict"

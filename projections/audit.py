@@ -17,6 +17,7 @@ SCHEMA = [
         position BIGINT PRIMARY KEY,
         tenant_id TEXT NOT NULL,
         aggregate_id TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
         version INTEGER NOT NULL,
         event_type TEXT NOT NULL,
         occurred_at TEXT NOT NULL,
@@ -24,13 +25,18 @@ SCHEMA = [
     )""",
     "CREATE INDEX IF NOT EXISTS audit_timeline_tenant ON audit_timeline (tenant_id, position)",
     "CREATE INDEX IF NOT EXISTS audit_timeline_subject"
-    " ON audit_timeline (tenant_id, aggregate_id, position)",
+    " ON audit_timeline (tenant_id, subject_id, position)",
 ]
 
 
 def event_type(event: Any) -> str:
     """``Contact.Registered`` style names: stable, and free of module paths."""
     return type(event).__qualname__
+
+
+def subject_of(event: Any) -> str:
+    """The data subject an event is about: the aggregate, or the subject a key belongs to."""
+    return str(getattr(event, "subject_id", None) or event.originator_id)
 
 
 def tenant_of(event: Any) -> str:
@@ -46,13 +52,14 @@ class AuditTimelineProjection(Projection):
     def writes_for(self, event: Any, position: int) -> list[Write]:
         return [
             (
-                "INSERT INTO audit_timeline (position, tenant_id, aggregate_id, version,"
-                " event_type, occurred_at, actor) VALUES (:position, :tenant_id,"
-                " :aggregate_id, :version, :event_type, :occurred_at, :actor)",
+                "INSERT INTO audit_timeline (position, tenant_id, aggregate_id, subject_id,"
+                " version, event_type, occurred_at, actor) VALUES (:position, :tenant_id,"
+                " :aggregate_id, :subject_id, :version, :event_type, :occurred_at, :actor)",
                 {
                     "position": position,
                     "tenant_id": tenant_of(event),
                     "aggregate_id": str(event.originator_id),
+                    "subject_id": subject_of(event),
                     "version": event.originator_version,
                     "event_type": event_type(event),
                     "occurred_at": event.timestamp.isoformat(),

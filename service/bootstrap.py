@@ -11,7 +11,12 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
 from crypto.blind_index import BlindIndex
-from crypto.kek import LocalKeyEncryptionKey, decode_key, load_or_create_key_file
+from crypto.kek import (
+    LocalKeyEncryptionKey,
+    decode_key,
+    load_or_create_key_file,
+    retired_key_files,
+)
 from crypto.keystore import SqlKeystore
 from crypto.sealer import SubjectSealer
 from crypto.signing import Signer
@@ -116,9 +121,21 @@ def read_model_store(url: str, schema: list[str]) -> ReadModelStore:
     return store
 
 
+def key_encryption_key(settings: Settings) -> LocalKeyEncryptionKey:
+    """The current KEK, plus older ones (``CRM_KEK_PREVIOUS``, retired files) that still
+    unwrap keys a rotation has not reached yet."""
+    previous = [decode_key(k, "CRM_KEK_PREVIOUS") for k in settings.kek_previous]
+    if not settings.kek:
+        previous += [
+            decode_key(path.read_text(), f"KEK file {path}")
+            for path in retired_key_files(settings.kek_file)
+        ]
+    return LocalKeyEncryptionKey(_key(settings.kek, settings.kek_file, "CRM_KEK"), tuple(previous))
+
+
 def bootstrap(settings: Settings) -> Service:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    kek = LocalKeyEncryptionKey(_key(settings.kek, settings.kek_file, "CRM_KEK"))
+    kek = key_encryption_key(settings)
     keystore_db = open_database(settings.keystore_url)
     keystore = SqlKeystore(keystore_db, kek)
     keystore.create_tables()

@@ -20,8 +20,9 @@ from eventsourcing.utils import Environment, EnvType, get_topic
 from crypto.certificates import ErasureCertificate
 from crypto.errors import KeyDestroyed
 from crypto.keystore import Keystore
-from crypto.sealer import SubjectSealer
+from crypto.sealer import NewKey, SubjectSealer
 from domain.contact import Contact
+from domain.keys import SubjectKey
 from domain.tenant import Tenant
 from domain.user import Role, User
 from service.credentials import hash_password, new_token, token_hash
@@ -118,7 +119,7 @@ class CRM(Application[UUID]):
             password_hash=None,
             sealer=self.sealer,
         )
-        position = self._save(tenant, admin)
+        position = self._save(tenant, admin)  # the first admin has no personal data, no key
         return tenant, Issued(admin.id, token, admin.version, position)
 
     def register_user(
@@ -130,16 +131,17 @@ class CRM(Application[UUID]):
         password: str | None,
     ) -> Issued:
         token = new_token()
-        user = User.register(
-            tenant_id=tenant_id,
-            actor=actor,
-            role=role,
-            details=details,
-            token_hash=token_hash(token),
-            password_hash=hash_password(password) if password else None,
-            sealer=self.sealer,
-        )
-        position = self._save(user)
+        with self.sealer.recording_new_keys() as new_keys:
+            user = User.register(
+                tenant_id=tenant_id,
+                actor=actor,
+                role=role,
+                details=details,
+                token_hash=token_hash(token),
+                password_hash=hash_password(password) if password else None,
+                sealer=self.sealer,
+            )
+        position = self._save(user, *self._key_records(new_keys, actor))
         return Issued(user.id, token, user.version, position)
 
     # Contacts
@@ -147,10 +149,25 @@ class CRM(Application[UUID]):
     def register_contact(
         self, tenant_id: UUID, actor: str, details: Mapping[str, object]
     ) -> tuple[Contact, int]:
-        contact = Contact.register(
-            tenant_id=tenant_id, actor=actor, details=details, sealer=self.sealer
-        )
-        return contact, self._save(contact)
+        with self.sealer.recording_new_keys() as new_keys:
+            contact = Contact.register(
+                tenant_id=tenant_id, actor=actor, details=details, sealer=self.sealer
+            )
+        return contact, self._save(contact, *self._key_records(new_keys, actor))
+
+    @staticmethod
+    def _key_records(new_keys: list[NewKey], actor: str) -> list[SubjectKey]:
+        """Key creations, saved in the same transaction as the events sealed under them."""
+        return [
+            SubjectKey.created(
+                tenant_id=k.tenant_id,
+                subject_id=k.subject_id,
+                key_id=k.key_id,
+                kek_id=k.kek_id,
+                actor=actor,
+            )
+            for k in new_keys
+        ]
 
     def update_contact(
         self,
@@ -178,15 +195,23 @@ class CRM(Application[UUID]):
         actor: str,
         reason: str,
         request_id: str | None,
+        erasure_id: UUID | None = None,
     ) -> ErasureCertificate:
-        """Destroy the subject's key first, then record it: a failure in between leaves the
-        data erased and a retry records the event (the key stays destroyed)."""
-        contact = self.contact(tenant_id, contact_id)
-        if contact.erased:
+        """Destroy the subject's key, then record it, in time that does not depend on how
+        many events the contact has: only its first and last events are read.
+
+        Key first: a failure in between leaves the data erased, and a retry records it.
+        """
+        last_version, erased = self._contact_head(tenant_id, contact_id)
+        if erased:
             raise Gone("the contact was already erased")
+        erasure_id = erasure_id or uuid.uuid4()
         destruction = self.keystore.destroy(tenant_id, contact_id)
-        erasure_id = uuid.uuid4()
-        contact.record_erasure(
+        erasure = Contact.erasure_recorded(
+            contact_id=contact_id,
+            tenant_id=str(tenant_id),
+            last_version=last_version,
+            already_erased=erased,
             actor=actor,
             erasure_id=erasure_id,
             key_id=destruction.key_id,
@@ -194,7 +219,18 @@ class CRM(Application[UUID]):
             reason=reason,
             request_id=request_id,
         )
-        position = self._save(contact)
+        records: list[Any] = [erasure]
+        if destruction.key_id != "none" and not destruction.already_destroyed:
+            records.append(
+                SubjectKey.destroyed(
+                    tenant_id=tenant_id,
+                    subject_id=contact_id,
+                    key_id=destruction.key_id,
+                    erasure_id=erasure_id,
+                    actor=actor,
+                )
+            )
+        position = self._save_events(records)
         return ErasureCertificate(
             erasure_id=str(erasure_id),
             tenant_id=str(tenant_id),
@@ -203,8 +239,25 @@ class CRM(Application[UUID]):
             destroyed_at=destruction.destroyed_at.isoformat(),
             erased_by=actor,
             request_id=request_id,
-            ledger_position=position,
+            ledger_position=min(position),
         )
+
+    def _contact_head(self, tenant_id: UUID, contact_id: UUID) -> tuple[int, bool]:
+        """(last version, erased?) from two indexed reads, scoped to the tenant."""
+        first = self.recorder.select_events(contact_id, lte=1)
+        registered: Any = self.mapper.to_domain_event(first[0]) if first else None
+        if not isinstance(registered, Contact.Registered) or registered.tenant_id != str(tenant_id):
+            raise NotFound("no contact with that id")
+        last = self.recorder.select_events(contact_id, desc=True, limit=1)
+        last_event = self.mapper.to_domain_event(last[0])
+        return last_event.originator_version, isinstance(last_event, Contact.Erased)
+
+    def _save_events(self, events: list[Any]) -> list[int]:
+        try:
+            recordings = self.save(*events)
+        except IntegrityError:
+            raise ConcurrentWrite("another write to this resource won the race") from None
+        return [r.notification.id for r in recordings]
 
     def contact(self, tenant_id: UUID, contact_id: UUID) -> Contact:
         return self._owned(Contact, tenant_id, contact_id)

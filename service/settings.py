@@ -24,6 +24,7 @@ class Settings:
     keystore_url: str
     kek: str | None
     kek_file: Path
+    kek_previous: tuple[str, ...]
     index_key: str | None
     index_key_file: Path
     signing_key: str | None
@@ -48,6 +49,9 @@ class Settings:
             keystore_url=env.get("CRM_KEYSTORE_URL", f"sqlite:///{data_dir}/keys.db"),
             kek=env.get("CRM_KEK") or None,
             kek_file=Path(env.get("CRM_KEK_FILE", str(data_dir / "kek.key"))),
+            kek_previous=tuple(
+                k.strip() for k in env.get("CRM_KEK_PREVIOUS", "").split(",") if k.strip()
+            ),
             index_key=env.get("CRM_INDEX_KEY") or None,
             index_key_file=Path(env.get("CRM_INDEX_KEY_FILE", str(data_dir / "index.key"))),
             signing_key=env.get("CRM_SIGNING_KEY") or None,

@@ -96,7 +96,7 @@ def audit_events(
     sql = "SELECT position FROM audit_timeline WHERE tenant_id = :tenant AND position > :after"
     params: dict[str, Any] = {"tenant": str(caller.tenant_id), "after": after}
     if contact_id is not None:
-        sql += " AND aggregate_id = :subject"
+        sql += " AND subject_id = :subject"
         params["subject"] = str(parse_id(contact_id))
     if as_of is not None:
         if as_of.tzinfo is None:

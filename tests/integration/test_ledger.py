@@ -58,7 +58,8 @@ def test_every_event_gets_an_entry_and_the_ledger_verifies(ledgered: Service) ->
         "head": {"size": head, "root_hash": verdict["head"]["root_hash"], "position": head},  # type: ignore[index]
     }
     checkpoints = ledgered.crm.ledger_recorder.query("SELECT size FROM ledger_checkpoints")
-    assert {r["size"] for r in checkpoints} >= {5}
+    sizes = sorted(r["size"] for r in checkpoints)
+    assert sizes and 5 <= sizes[0] <= 6  # saves of two events can step over the boundary
 
 
 def test_a_refused_write_leaves_no_entry(ledgered: Service) -> None:
@@ -93,7 +94,7 @@ def test_concurrent_writers_share_one_unbroken_chain(ledgered: Service) -> None:
         t.join()
     assert not errors
     verdict = verify(ledgered)
-    assert verdict["ok"] is True and verdict["checked"] == 42
+    assert verdict["ok"] is True and verdict["checked"] == 2 + 4 * 10 * 2  # contact + key each
 
 
 def test_crypto_shredding_is_not_tampering(ledgered: Service) -> None:
@@ -102,7 +103,7 @@ def test_crypto_shredding_is_not_tampering(ledgered: Service) -> None:
     ledgered.crm.erase_contact(tenant_id, ids[2], "po", "asked", None)
     after = verify(ledgered)
     assert before["ok"] is True and after["ok"] is True
-    assert after["checked"] == before["checked"] + 1  # type: ignore[operator]
+    assert after["checked"] == before["checked"] + 2  # type: ignore[operator]
 
 
 def test_exported_bundle_verifies_offline_and_detects_edits(
@@ -122,15 +123,17 @@ def test_exported_bundle_verifies_offline_and_detects_edits(
 
 
 def test_proofs_check_offline_against_signed_checkpoints(ledgered: Service) -> None:
-    fill(ledgered, 12)  # 14 events: checkpoints at 5 and 10
+    fill(ledgered, 12)  # 26 events, two per save: checkpoints at 6, 12, 18 and 24
     recorder = ledgered.crm.ledger_recorder
     key = ledgered.ledger_signer.public_key
-    proof = prove_inclusion(recorder, 3, 10)
+    sizes = [r["size"] for r in recorder.query("SELECT size FROM ledger_checkpoints ORDER BY size")]
+    assert sizes == [6, 12, 18, 24]
+    proof = prove_inclusion(recorder, 3, 12)
     assert proof["checkpoint"] is not None
     assert check_inclusion_proof(proof, proof["checkpoint"], key)
     forged = {**proof, "event_hash": "00" * 32}
     assert not check_inclusion_proof(forged, proof["checkpoint"], key)
-    consistency = prove_consistency(recorder, 5, 10)
+    consistency = prove_consistency(recorder, 6, 18)
     assert check_consistency_proof(
         consistency, consistency["first_checkpoint"], consistency["second_checkpoint"], key
     )
@@ -141,5 +144,5 @@ def test_proofs_check_offline_against_signed_checkpoints(ledgered: Service) -> N
 def test_bundle_round_trip_is_streamed(ledgered: Service) -> None:
     fill(ledgered, 3)
     buffer = io.BytesIO()
-    assert export_bundle(ledgered.crm.ledger_recorder, buffer) == 5
-    assert buffer.getvalue().count(b'"kind":"entry"') == 5
+    assert export_bundle(ledgered.crm.ledger_recorder, buffer) == 8
+    assert buffer.getvalue().count(b'"kind":"entry"') == 8
