@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from api import problems
+from api.background import ErasureSweep
 from api.middleware import ServiceMiddleware
 from api.routes import audit, contacts, health, tenants
 from service.bootstrap import Service
@@ -12,10 +16,21 @@ from service.bootstrap import Service
 
 def create_app(service: Service) -> FastAPI:
     """Build the API around an already bootstrapped service (the caller owns its lifetime)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        sweep = ErasureSweep(service)
+        sweep.start()
+        try:
+            yield
+        finally:
+            sweep.stop()
+
     app = FastAPI(
         title="Privacy-first CRM",
         version="1.0.0",
         description="Event-sourced CRM with per-subject encryption and an audit ledger.",
+        lifespan=lifespan,
     )
     app.state.service = service
     problems.install(app)

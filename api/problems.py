@@ -11,7 +11,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.errors import DomainError, InvalidField, MinorNotAllowed, SubjectErased, VersionMismatch
+from domain.errors import (
+    DomainError,
+    ErasurePending,
+    InvalidField,
+    MinorNotAllowed,
+    SubjectErased,
+    VersionMismatch,
+)
 from service.errors import ConcurrentWrite, Gone, NotFound
 from service.settings import SettingsError
 
@@ -23,6 +30,7 @@ _STATUS: list[tuple[type[DomainError], int]] = [
     (MinorNotAllowed, 422),
     (VersionMismatch, 412),
     (ConcurrentWrite, 409),
+    (ErasurePending, 409),
     (NotFound, 404),
     (Gone, 410),
     (SubjectErased, 410),

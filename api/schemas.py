@@ -78,6 +78,19 @@ class ContactPage(BaseModel):
 class ErasureIn(Strict):
     reason: str = Field(min_length=1, max_length=500)
     request_id: str | None = Field(default=None, max_length=64)
+    grace_period_hours: float | None = Field(
+        default=None,
+        gt=0,
+        le=72,
+        description="erase later (at most 72 hours), cancellable until then; default: now",
+    )
+
+
+class ScheduledErasureOut(BaseModel):
+    id: str
+    subject_id: str
+    status: str
+    due_at: str | None
 
 
 class ErasureCertificateOut(BaseModel):

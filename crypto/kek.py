@@ -84,7 +84,7 @@ def load_or_create_key_file(path: Path, what: str) -> bytes:
     return key
 
 
-RETIRED_PREFIX = "kek-retired-"
+RETIRED_PREFIX = "retired-"
 
 
 def retired_key_files(current: Path) -> list[Path]:

@@ -21,7 +21,7 @@ ERASURE_DEADLINE = timedelta(hours=72)
 
 
 class KekInUse(Exception):
-    """A KEK cannot be destroyed: it is current, or live keys are still wrapped under it."""
+    """A KEK cannot be destroyed: unknown, current, or live keys are still wrapped under it."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,11 @@ def record_kek_destroyed(keystore: SqlKeystore, kek_id: str) -> None:
     if kek_id == keystore.kek.kek_id:
         raise KekInUse("the current KEK cannot be destroyed; rotate first")
     with keystore.db.transaction() as cur:
+        known = cur.execute(
+            "SELECT kek_id FROM key_encryption_keys WHERE kek_id = :kek", {"kek": kek_id}
+        ).fetchone()
+        if known is None:
+            raise KekInUse(f"{kek_id} is not a KEK this keystore has used")
         row = cur.execute(
             "SELECT COUNT(*) AS n FROM subject_keys"
             " WHERE kek_id = :kek AND wrapped_key IS NOT NULL",
@@ -107,8 +112,7 @@ def record_kek_destroyed(keystore: SqlKeystore, kek_id: str) -> None:
             raise KekInUse(f"{row['n']} live keys are still wrapped under {kek_id}")
         now = datetime.now(UTC).isoformat()
         cur.execute(
-            "INSERT INTO key_encryption_keys (kek_id, first_used_at, destroyed_at)"
-            " VALUES (:kek, :now, :now) ON CONFLICT (kek_id) DO UPDATE SET destroyed_at = :now",
+            "UPDATE key_encryption_keys SET destroyed_at = :now WHERE kek_id = :kek",
             {"kek": kek_id, "now": now},
         )
 

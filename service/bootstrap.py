@@ -27,6 +27,7 @@ from projections.principals import PrincipalsProjection
 from projections.runner import Projection, ProjectionRunner
 from projections.store import PostgresReadModels, ReadModelStore, SQLiteReadModels
 from service.crm import CRM
+from service.erasure import ErasureScheduler
 from service.settings import Settings, SettingsError
 from storage.ledger import CheckpointPolicy, LedgerWriter
 from storage.sql import SqlDatabase, open_database
@@ -42,6 +43,7 @@ class Service:
     keystore_db: SqlDatabase
     read_models: ReadModelStore
     runner: ProjectionRunner
+    erasures: ErasureScheduler
     signer: Signer
     ledger_signer: Signer
     blind_index: BlindIndex
@@ -167,6 +169,7 @@ def bootstrap(settings: Settings) -> Service:
         keystore_db=keystore_db,
         read_models=read_models,
         runner=ProjectionRunner(crm, read_models, projections),
+        erasures=ErasureScheduler(crm, read_models),
         signer=Signer(_key(settings.signing_key, settings.signing_key_file, "CRM_SIGNING_KEY")),
         ledger_signer=ledger_signer,
         blind_index=blind_index,

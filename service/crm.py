@@ -96,7 +96,7 @@ class CRM(Application[UUID]):
         self.register_transcodings(transcoder)
         return transcoder
 
-    def _save(self, *aggregates: Aggregate) -> int:
+    def commit(self, *aggregates: Aggregate) -> int:
         """Save atomically; return the position of the last event. A lost race is a 409."""
         try:
             recordings = self.save(*aggregates)
@@ -119,7 +119,7 @@ class CRM(Application[UUID]):
             password_hash=None,
             sealer=self.sealer,
         )
-        position = self._save(tenant, admin)  # the first admin has no personal data, no key
+        position = self.commit(tenant, admin)  # the first admin has no personal data, no key
         return tenant, Issued(admin.id, token, admin.version, position)
 
     def register_user(
@@ -141,7 +141,7 @@ class CRM(Application[UUID]):
                 password_hash=hash_password(password) if password else None,
                 sealer=self.sealer,
             )
-        position = self._save(user, *self._key_records(new_keys, actor))
+        position = self.commit(user, *self._key_records(new_keys, actor))
         return Issued(user.id, token, user.version, position)
 
     # Contacts
@@ -153,7 +153,7 @@ class CRM(Application[UUID]):
             contact = Contact.register(
                 tenant_id=tenant_id, actor=actor, details=details, sealer=self.sealer
             )
-        return contact, self._save(contact, *self._key_records(new_keys, actor))
+        return contact, self.commit(contact, *self._key_records(new_keys, actor))
 
     @staticmethod
     def _key_records(new_keys: list[NewKey], actor: str) -> list[SubjectKey]:
@@ -186,7 +186,7 @@ class CRM(Application[UUID]):
             )
         except KeyDestroyed:
             raise Gone("the contact was erased") from None
-        return contact, self._save(contact)
+        return contact, self.commit(contact)
 
     def erase_contact(
         self,
@@ -230,7 +230,7 @@ class CRM(Application[UUID]):
                     actor=actor,
                 )
             )
-        position = self._save_events(records)
+        position = self.commit_events(records)
         return ErasureCertificate(
             erasure_id=str(erasure_id),
             tenant_id=str(tenant_id),
@@ -252,7 +252,7 @@ class CRM(Application[UUID]):
         last_event = self.mapper.to_domain_event(last[0])
         return last_event.originator_version, isinstance(last_event, Contact.Erased)
 
-    def _save_events(self, events: list[Any]) -> list[int]:
+    def commit_events(self, events: list[Any]) -> list[int]:
         try:
             recordings = self.save(*events)
         except IntegrityError:

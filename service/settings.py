@@ -35,6 +35,7 @@ class Settings:
     ledger_signing_key_file: Path
     checkpoint_every_events: int
     checkpoint_every_seconds: float
+    erasure_sweep_seconds: float
     max_body_bytes: int
     log_level: str
 
@@ -64,6 +65,7 @@ class Settings:
             ),
             checkpoint_every_events=_number(env, "CRM_CHECKPOINT_EVERY_EVENTS", "1000", int),
             checkpoint_every_seconds=_number(env, "CRM_CHECKPOINT_EVERY_SECONDS", "60", float),
+            erasure_sweep_seconds=_number(env, "CRM_ERASURE_SWEEP_SECONDS", "30", float),
             max_body_bytes=max_body,
             log_level=env.get("CRM_LOG_LEVEL", "INFO").upper(),
         )

@@ -11,8 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from api.deps import Principal, ServiceDep, parse_id, require
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from api.problems import ProblemError, responses
-from api.schemas import AuditEvent, AuditPage, ErasureCertificateOut
-from crypto.certificates import ErasureCertificate
+from api.schemas import AuditEvent, AuditPage, ErasureCertificateOut, ScheduledErasureOut
 from crypto.errors import KeyDestroyed
 from domain.user import Role
 from projections.audit import event_type
@@ -25,12 +24,14 @@ from service.audit import (
     verify_ledger,
 )
 from service.bootstrap import Service
+from service.erasure import certificate_from_row
 from service.replay import contact_state
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 
 Auditor = Annotated[Principal, Depends(require(Role.AUDITOR))]
 CertificateReader = Annotated[Principal, Depends(require(Role.PRIVACY_OFFICER, Role.AUDITOR))]
+Officer = Annotated[Principal, Depends(require(Role.PRIVACY_OFFICER))]
 
 # Event attributes that are never shown: credentials, and fields the envelope already gives.
 _HIDDEN = {
@@ -123,31 +124,35 @@ def audit_events(
 
 @router.get(
     "/erasures/{erasure_id}",
-    response_model=ErasureCertificateOut,
+    response_model=ErasureCertificateOut | ScheduledErasureOut,
     responses=responses(401, 403, 404),
 )
 def erasure_certificate(
     erasure_id: str, service: ServiceDep, caller: CertificateReader
 ) -> dict[str, Any]:
-    """The signed certificate of one erasure, with the public key that verifies it."""
-    rows = service.read_models.query(
-        "SELECT * FROM erasures_view WHERE erasure_id = :id AND tenant_id = :tenant",
-        {"id": str(parse_id(erasure_id)), "tenant": str(caller.tenant_id)},
-    )
-    if not rows:
-        raise ProblemError(404, "not-found", "Not found", "no erasure with that id")
-    row = rows[0]
-    certificate = ErasureCertificate(
-        erasure_id=row["erasure_id"],
-        tenant_id=row["tenant_id"],
-        subject_id=row["subject_id"],
-        key_id=row["key_id"],
-        destroyed_at=row["destroyed_at"],
-        erased_by=row["erased_by"],
-        request_id=row["request_id"],
-        ledger_position=int(row["position"]),
-    )
-    return certificate.signed(service.signer)
+    """The signed certificate of an executed erasure, with the key that verifies it; for a
+    scheduled or cancelled one, its status."""
+    row = service.erasures.find(caller.tenant_id, parse_id(erasure_id))
+    if row["status"] != "executed":
+        return {
+            "id": row["erasure_id"],
+            "subject_id": row["subject_id"],
+            "status": row["status"],
+            "due_at": row["due_at"],
+        }
+    return certificate_from_row(row).signed(service.signer)
+
+
+@router.post(
+    "/erasures/{erasure_id}/cancel",
+    response_model=ScheduledErasureOut,
+    responses=responses(401, 403, 404, 409),
+)
+def cancel_erasure(erasure_id: str, service: ServiceDep, caller: Officer) -> ScheduledErasureOut:
+    """Cancel a scheduled erasure before it runs."""
+    cancelled = service.erasures.cancel(caller.tenant_id, parse_id(erasure_id), caller.actor)
+    service.runner.catch_up()
+    return ScheduledErasureOut(**vars(cancelled))
 
 
 def _utc(value: datetime | None, name: str) -> datetime:

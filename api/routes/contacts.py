@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -17,6 +18,7 @@ from api.schemas import (
     ContactPatch,
     ErasureCertificateOut,
     ErasureIn,
+    ScheduledErasureOut,
 )
 from crypto.errors import KeyDestroyed
 from domain.contact import PERSONAL_FIELDS, Contact
@@ -153,14 +155,31 @@ def find_contacts(
 @router.post(
     "/{contact_id}/erasure",
     response_model=ErasureCertificateOut,
-    responses=responses(401, 403, 404, 409, 410, 413, 422),
+    responses={
+        202: {"model": ScheduledErasureOut, "description": "Erasure scheduled"},
+        **responses(401, 403, 404, 409, 410, 413, 422),
+    },
 )
 def erase_contact(
-    contact_id: str, body: ErasureIn, service: ServiceDep, caller: Officer
-) -> dict[str, Any]:
-    """Destroy the subject's key and return the signed erasure certificate."""
+    contact_id: str, body: ErasureIn, response: Response, service: ServiceDep, caller: Officer
+) -> Any:
+    """Destroy the subject's key now and return the signed erasure certificate, or, with
+    ``grace_period_hours``, schedule it (202) so it can still be cancelled."""
+    subject = parse_id(contact_id)
+    if body.grace_period_hours is not None:
+        scheduled = service.erasures.schedule(
+            caller.tenant_id,
+            subject,
+            caller.actor,
+            body.reason,
+            body.request_id,
+            timedelta(hours=body.grace_period_hours),
+        )
+        service.runner.catch_up()
+        response.status_code = 202
+        return ScheduledErasureOut(**vars(scheduled))
     certificate = service.crm.erase_contact(
-        caller.tenant_id, parse_id(contact_id), caller.actor, body.reason, body.request_id
+        caller.tenant_id, subject, caller.actor, body.reason, body.request_id
     )
     service.runner.catch_up()
     return certificate.signed(service.signer)

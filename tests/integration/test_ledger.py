@@ -70,7 +70,7 @@ def test_a_refused_write_leaves_no_entry(ledgered: Service) -> None:
     second.update(actor="b", changes={"company": "B"}, sealer=ledgered.crm.sealer)
     ledgered.crm.save(first)
     with pytest.raises(ConcurrentWrite):
-        ledgered.crm._save(second)
+        ledgered.crm.commit(second)
     entries = ledgered.crm.ledger_recorder.query("SELECT COUNT(*) AS n FROM ledger_entries")
     assert entries[0]["n"] == ledgered.crm.recorder.max_notification_id()
     assert verify(ledgered)["ok"] is True

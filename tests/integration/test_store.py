@@ -64,7 +64,7 @@ def test_lost_race_is_a_conflict_and_stores_nothing(service: Service) -> None:
     service.crm.save(first)
     before = len(stored_bytes(service))
     with pytest.raises(ConcurrentWrite):
-        service.crm._save(second)
+        service.crm.commit(second)
     assert len(stored_bytes(service)) == before
     latest = service.crm.contact(tenant_id, contact_id)
     assert service.crm.open_contact(latest)["company"] == "One"
