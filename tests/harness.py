@@ -161,6 +161,30 @@ class PostgresServer:
             capture_output=True,
         ).stdout
 
+    def restore(self, dump: bytes, dbname: str) -> str:
+        """Load a plain-SQL dump into a new database; return its URL."""
+        url = self.create_database(dbname)
+        subprocess.run(
+            [
+                str(self.bindir / "psql"),
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                dbname,
+            ],
+            input=dump,
+            check=True,
+            capture_output=True,
+        )
+        return url
+
 
 def start_postgres(*, durable: bool = False) -> PostgresServer:
     root = Path(tempfile.mkdtemp(prefix="crm-pg-"))

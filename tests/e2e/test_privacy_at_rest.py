@@ -6,10 +6,6 @@ are read back with ``pg_dump``, as a backup would hold them.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,7 +14,8 @@ import pytest
 
 from service.settings import Settings
 from tests.conftest import ADMIN_TOKEN
-from tests.harness import PostgresServer, free_port
+from tests.e2e.servers import service_env, start_server
+from tests.harness import PostgresServer
 
 # Distinctive values: any hit in a dump or log is a leak, never a coincidence.
 PERSONAL = {
@@ -32,44 +29,14 @@ PERSONAL = {
 
 @pytest.fixture
 def server(
-    make_settings: Callable[[str], Settings], tmp_path: Path
+    make_settings: Callable[..., Settings], tmp_path: Path
 ) -> Iterator[tuple[httpx.Client, Settings, Path]]:
     settings = make_settings("postgres")
-    port = free_port()
-    log_path = tmp_path / "service.log"
-    env = {
-        **os.environ,
-        "CRM_DATA_DIR": str(settings.data_dir),
-        "CRM_DATABASE_URL": settings.database_url,
-        "CRM_KEYSTORE_URL": settings.keystore_url,
-        "CRM_ADMIN_TOKEN": ADMIN_TOKEN,
-        "CRM_LOG_LEVEL": "DEBUG",
-    }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if client.get("/readyz").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            raise RuntimeError("the service did not become ready:\n" + log_path.read_text())
-        time.sleep(0.1)
+    running = start_server(service_env(settings), tmp_path / "service.log")
     try:
-        yield client, settings, log_path
+        yield running.client, settings, running.log_path
     finally:
-        client.close()
-        process.terminate()
-        process.wait(10)
+        running.stop()
 
 
 def leaks(blob: bytes) -> list[str]:
