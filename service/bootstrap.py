@@ -151,7 +151,13 @@ def bootstrap(settings: Settings) -> Service:
         ledger_signer,
         CheckpointPolicy(settings.checkpoint_every_events, settings.checkpoint_every_seconds),
     )
-    crm = CRM(event_store_env(settings.database_url), sealer, keystore, ledger)
+    crm = CRM(
+        event_store_env(settings.database_url),
+        sealer,
+        keystore,
+        ledger,
+        group_commit=settings.group_commit,
+    )
     blind_index = BlindIndex(_key(settings.index_key, settings.index_key_file, "CRM_INDEX_KEY"))
     projections: list[Projection] = [
         PrincipalsProjection(),

@@ -27,6 +27,7 @@ from domain.tenant import Tenant
 from domain.user import Role, User
 from service.credentials import hash_password, new_token, token_hash
 from service.errors import ConcurrentWrite, Gone, NotFound
+from service.group_commit import GroupCommitter
 from storage.ledger import (
     LedgerRecorder,
     LedgerWriter,
@@ -60,11 +61,13 @@ class CRM(Application[UUID]):
         sealer: SubjectSealer,
         keystore: Keystore,
         ledger: LedgerWriter,
+        group_commit: bool = True,
     ) -> None:
         self.sealer = sealer
         self.keystore = keystore
         self.ledger = ledger
         super().__init__(env=dict(env))
+        self.group_committer = GroupCommitter(self.save) if group_commit else None
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Configuration comes only from :mod:`service.settings`, never from os.environ.
@@ -98,11 +101,7 @@ class CRM(Application[UUID]):
 
     def commit(self, *aggregates: Aggregate) -> int:
         """Save atomically; return the position of the last event. A lost race is a 409."""
-        try:
-            recordings = self.save(*aggregates)
-        except IntegrityError:
-            raise ConcurrentWrite("another write to this resource won the race") from None
-        return max(r.notification.id for r in recordings)
+        return max(self.commit_events([e for a in aggregates for e in a.collect_events()]))
 
     # Tenants and users
 
@@ -253,11 +252,20 @@ class CRM(Application[UUID]):
         return last_event.originator_version, isinstance(last_event, Contact.Erased)
 
     def commit_events(self, events: list[Any]) -> list[int]:
+        """Save events atomically, through group commit when enabled; return positions."""
         try:
-            recordings = self.save(*events)
+            if self.group_committer is not None:
+                recordings = self.group_committer.submit(events)
+            else:
+                recordings = self.save(*events)
         except IntegrityError:
             raise ConcurrentWrite("another write to this resource won the race") from None
         return [r.notification.id for r in recordings]
+
+    def close(self) -> None:
+        if self.group_committer is not None:
+            self.group_committer.close()
+        super().close()
 
     def contact(self, tenant_id: UUID, contact_id: UUID) -> Contact:
         return self._owned(Contact, tenant_id, contact_id)

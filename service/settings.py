@@ -36,6 +36,7 @@ class Settings:
     checkpoint_every_events: int
     checkpoint_every_seconds: float
     erasure_sweep_seconds: float
+    group_commit: bool
     max_body_bytes: int
     log_level: str
 
@@ -66,6 +67,7 @@ class Settings:
             checkpoint_every_events=_number(env, "CRM_CHECKPOINT_EVERY_EVENTS", "1000", int),
             checkpoint_every_seconds=_number(env, "CRM_CHECKPOINT_EVERY_SECONDS", "60", float),
             erasure_sweep_seconds=_number(env, "CRM_ERASURE_SWEEP_SECONDS", "30", float),
+            group_commit=env.get("CRM_GROUP_COMMIT", "on").lower() not in ("off", "0", "false"),
             max_body_bytes=max_body,
             log_level=env.get("CRM_LOG_LEVEL", "INFO").upper(),
         )
