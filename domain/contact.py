@@ -88,6 +88,7 @@ class Contact(Aggregate):
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, Contact)
             aggregate.erased = True
+            aggregate.erasure_id = self.erasure_id
             aggregate.fields = {}
 
     def __init__(self, tenant_id: str, actor: str, sealed: dict[str, str]) -> None:
@@ -95,6 +96,7 @@ class Contact(Aggregate):
         self.created_by = actor
         self.fields: dict[str, tuple[int, str]] = {f: (1, t) for f, t in sealed.items()}
         self.erased = False
+        self.erasure_id: str | None = None
 
     @classmethod
     def register(
