@@ -132,3 +132,11 @@ def resolve_version(
             raise InvalidField(field, "is not a published policy version")
         return None
     return policy.resolve(version, now, field)
+
+
+def version_to_accept(policy: PrivacyPolicy | None, version: str | None, now: datetime) -> str:
+    """The version a subject accepts: the one named, or the one in force; there must be one."""
+    resolved = resolve_version(policy, version, now, "policy_version")
+    if resolved is None:
+        raise InvalidField("policy_version", "no policy version is in force to accept")
+    return resolved

@@ -15,13 +15,19 @@ from crypto.kek import LocalKeyEncryptionKey, decode_key, load_or_create_key_fil
 from crypto.keystore import SqlKeystore
 from crypto.sealer import SubjectSealer
 from crypto.signing import Signer
+from projections.activities import ActivitiesProjection
 from projections.audit import AuditTimelineProjection
+from projections.consents import ConsentsProjection
 from projections.contacts import ContactsProjection
 from projections.erasures import ErasuresProjection
+from projections.linked_accounts import LinkedAccountsProjection
+from projections.policies import PoliciesProjection
 from projections.principals import PrincipalsProjection
+from projections.requests import RequestsProjection
 from projections.runner import Projection, ProjectionRunner
+from projections.shares import SharesProjection
 from projections.store import PostgresReadModels, ReadModelStore, SQLiteReadModels
-from service.crm import CRM
+from service.crm import CRM, Clock, system_clock
 from service.settings import Settings, SettingsError
 from storage.sql import SqlDatabase, open_database
 
@@ -114,20 +120,27 @@ def read_model_store(url: str, schema: list[str]) -> ReadModelStore:
     return store
 
 
-def bootstrap(settings: Settings) -> Service:
+def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
+    """Build the service; ``clock`` is replaced only by tests that move time (deadlines)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     kek = LocalKeyEncryptionKey(_key(settings.kek, settings.kek_file, "CRM_KEK"))
     keystore_db = open_database(settings.keystore_url)
     keystore = SqlKeystore(keystore_db, kek)
     keystore.create_tables()
     sealer = SubjectSealer(keystore)
-    crm = CRM(event_store_env(settings.database_url), sealer, keystore)
+    crm = CRM(event_store_env(settings.database_url), sealer, keystore, clock)
     blind_index = BlindIndex(_key(settings.index_key, settings.index_key_file, "CRM_INDEX_KEY"))
     projections: list[Projection] = [
         PrincipalsProjection(),
         ContactsProjection(sealer, blind_index),
         AuditTimelineProjection(),
         ErasuresProjection(),
+        ConsentsProjection(),
+        PoliciesProjection(),
+        ActivitiesProjection(),
+        LinkedAccountsProjection(),
+        SharesProjection(),
+        RequestsProjection(),
     ]
     read_models = read_model_store(
         settings.database_url, [s for p in projections for s in p.schema]

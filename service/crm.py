@@ -7,8 +7,10 @@ Every method takes the caller's tenant and refuses to touch another tenant's agg
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -22,6 +24,8 @@ from crypto.errors import KeyDestroyed
 from crypto.keystore import Keystore
 from crypto.sealer import SubjectSealer
 from domain.contact import Contact
+from domain.errors import VersionMismatch
+from domain.sealing import field_label
 from domain.tenant import Tenant
 from domain.user import Role, User
 from service.credentials import hash_password, new_token, token_hash
@@ -30,6 +34,26 @@ from storage.transcoder import OrjsonTranscoder
 
 A = TypeVar("A", bound=Aggregate)
 PLATFORM_ACTOR = "platform"
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def check_version(aggregate: Aggregate, expected_version: int | None) -> None:
+    """``If-Match`` on a command: refuse it when the aggregate moved on since it was read."""
+    if expected_version is not None and expected_version != aggregate.version:
+        raise VersionMismatch(expected_version, aggregate.version)
+
+
+@contextmanager
+def erased_is_gone() -> Iterator[None]:
+    """A subject erased while a command was in flight: its key is gone, so is the command."""
+    try:
+        yield
+    except KeyDestroyed:
+        raise Gone("the contact was erased") from None
 
 
 @dataclass(frozen=True)
@@ -43,14 +67,35 @@ class Issued:
 
 
 class CRM(Application[UUID]):
-    """Commands and queries. ``sealer`` seals and opens; ``keystore`` destroys keys."""
+    """Commands and queries. ``sealer`` seals and opens; ``keystore`` destroys keys; ``clock``
+    tells the time the privacy rules need (deadlines, expiry, the policy in force).
+
+    The commands of the privacy-policy domain are grouped by subject matter in
+    ``consents``, ``service_data``, ``shares`` and ``requests``.
+    """
 
     name = "crm"
 
-    def __init__(self, env: Mapping[str, str], sealer: SubjectSealer, keystore: Keystore) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        sealer: SubjectSealer,
+        keystore: Keystore,
+        clock: Clock = system_clock,
+    ) -> None:
+        from service.consents import Consents
+        from service.requests import SubjectRequests
+        from service.service_data import ServiceData
+        from service.shares import Shares
+
         self.sealer = sealer
         self.keystore = keystore
+        self.clock = clock
         super().__init__(env=dict(env))
+        self.consents = Consents(self)
+        self.service_data = ServiceData(self)
+        self.shares = Shares(self)
+        self.requests = SubjectRequests(self)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Configuration comes only from :mod:`service.settings`, never from os.environ."""
@@ -175,6 +220,33 @@ class CRM(Application[UUID]):
     def contact(self, tenant_id: UUID, contact_id: UUID) -> Contact:
         return self._owned(Contact, tenant_id, contact_id)
 
+    def live_contact(self, tenant_id: UUID, contact_id: UUID) -> Contact:
+        """The contact, unless it was erased (Gone): what needs its key starts here."""
+        contact = self.contact(tenant_id, contact_id)
+        if contact.erased:
+            raise Gone("the contact was erased")
+        return contact
+
+    def open_sealed(
+        self,
+        tenant_id: UUID,
+        subject_id: UUID,
+        aggregate_id: UUID,
+        version: int,
+        sealed: Mapping[str, str],
+    ) -> dict[str, Any] | None:
+        """Open the values an event of ``aggregate_id`` sealed for ``subject_id``.
+
+        ``None`` once the subject is erased: callers show that as erased, never fail.
+        """
+        labels = {field_label(subject_id, aggregate_id, f): f for f in sealed}
+        cells = {label: (version, sealed[f]) for label, f in labels.items()}
+        try:
+            opened = self.sealer.open_fields(tenant_id, subject_id, cells)
+        except KeyDestroyed:
+            return None
+        return {labels[label]: value for label, value in opened.items()}
+
     def open_contact(self, contact: Contact) -> dict[str, Any]:
         """The contact's personal fields in plaintext; raises Gone once erased."""
         if contact.erased:
@@ -183,6 +255,21 @@ class CRM(Application[UUID]):
             return self.sealer.open_fields(UUID(contact.tenant_id), contact.id, contact.fields)
         except KeyDestroyed:
             raise Gone("the contact was erased") from None
+
+    def owned(self, kind: type[A], tenant_id: UUID, aggregate_id: UUID) -> A:
+        """An aggregate of ``kind`` in the caller's tenant; anything else is NotFound."""
+        return self._owned(kind, tenant_id, aggregate_id)
+
+    def find(self, kind: type[A], tenant_id: UUID, aggregate_id: UUID) -> A | None:
+        """Like :meth:`owned`, but ``None`` when there is none (records created on first use)."""
+        try:
+            return self._owned(kind, tenant_id, aggregate_id)
+        except NotFound:
+            return None
+
+    def save_all(self, *aggregates: Aggregate) -> int:
+        """Save atomically (a lost race is a 409); return the position of the last event."""
+        return self._save(*aggregates)
 
     def _owned(self, kind: type[A], tenant_id: UUID, aggregate_id: UUID) -> A:
         try:
