@@ -11,7 +11,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.errors import DomainError, InvalidField, MinorNotAllowed, SubjectErased, VersionMismatch
+from domain.errors import (
+    AuthorisationExpired,
+    ConsentRequired,
+    DomainError,
+    InvalidField,
+    MinorNotAllowed,
+    PolicyVersionExists,
+    SubjectErased,
+    TransitionNotAllowed,
+    VersionMismatch,
+)
 from service.errors import ConcurrentWrite, Gone, NotFound
 from service.settings import SettingsError
 
@@ -23,6 +33,10 @@ _STATUS: list[tuple[type[DomainError], int]] = [
     (MinorNotAllowed, 422),
     (VersionMismatch, 412),
     (ConcurrentWrite, 409),
+    (ConsentRequired, 409),
+    (TransitionNotAllowed, 409),
+    (AuthorisationExpired, 409),
+    (PolicyVersionExists, 409),
     (NotFound, 404),
     (Gone, 410),
     (SubjectErased, 410),
@@ -89,6 +103,8 @@ def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     errors = None
     if isinstance(exc, InvalidField | MinorNotAllowed):
         errors = [{"field": getattr(exc, "field", None), "rule": exc.code}]
+    elif isinstance(exc, ConsentRequired):
+        errors = [{"purpose": exc.purpose, "rule": exc.code}]
     return problem(status, exc.code, exc.title, str(exc), errors=errors)
 
 

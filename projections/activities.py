@@ -77,3 +77,11 @@ def activities_of(
     if limit is not None:
         sql += f" LIMIT {int(limit) + 1}"
     return store.query(sql, {"tenant": str(tenant_id), "contact": str(contact_id), "after": after})
+
+
+def activity(store: ReadModelStore, tenant_id: UUID, activity_id: UUID) -> dict[str, Any] | None:
+    rows = store.query(
+        "SELECT * FROM activities_view WHERE tenant_id = :tenant AND id = :id",
+        {"tenant": str(tenant_id), "id": str(activity_id)},
+    )
+    return rows[0] if rows else None

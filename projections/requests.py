@@ -96,11 +96,13 @@ def find_requests(
     request_id: UUID | None = None,
     contact_id: UUID | None = None,
     status: str | None = None,
-    overdue_at: str | None = None,
+    overdue: bool | None = None,
+    now: str = "",
     after: int = 0,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The queue in order of receipt; ``overdue_at`` keeps open requests due before then."""
+    """The queue in order of receipt. ``overdue`` keeps (or leaves out) the requests still
+    open or in progress whose deadline passed before ``now`` (fixed-form UTC text)."""
     sql = "SELECT * FROM requests_view WHERE tenant_id = :tenant AND position > :after"
     params: dict[str, Any] = {"tenant": str(tenant_id), "after": after}
     if request_id is not None:
@@ -112,10 +114,10 @@ def find_requests(
     if status is not None:
         sql += " AND status = :status"
         params["status"] = status
-    if overdue_at is not None:
-        sql += " AND status IN (:open, :in_progress) AND due_at < :now"
-        params.update(open=OPEN_STATUSES[0].value, in_progress=OPEN_STATUSES[1].value)
-        params["now"] = overdue_at
+    if overdue is not None:
+        late = "status IN (:open, :in_progress) AND due_at < :now"
+        sql += f" AND {late}" if overdue else f" AND NOT ({late})"
+        params.update(open=OPEN_STATUSES[0].value, in_progress=OPEN_STATUSES[1].value, now=now)
     sql += " ORDER BY position"
     if limit is not None:
         sql += f" LIMIT {int(limit) + 1}"

@@ -51,7 +51,9 @@ def _audit_event(
     sealed: dict[str, str] = getattr(event, "sealed", {}) or {}
     personal: dict[str, str] = {}
     if sealed:
-        subject = event.originator_id
+        # Consents, activities, links and shares seal their values under the contact's key.
+        about = getattr(event, "contact_id", None)
+        subject = UUID(about) if about else event.originator_id
         if subject not in erased:
             erased[subject] = _subject_erased(service, tenant_id, subject)
         marker = "erased" if erased[subject] else "sealed"
