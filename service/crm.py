@@ -7,7 +7,7 @@ Every method takes the caller's tenant and refuses to touch another tenant's agg
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -239,13 +239,28 @@ class CRM(Application[UUID]):
 
         ``None`` once the subject is erased: callers show that as erased, never fail.
         """
-        labels = {field_label(subject_id, aggregate_id, f): f for f in sealed}
-        cells = {label: (version, sealed[f]) for label, f in labels.items()}
+        return self.open_many(tenant_id, subject_id, [(aggregate_id, version, sealed)])[0]
+
+    def open_many(
+        self,
+        tenant_id: UUID,
+        subject_id: UUID,
+        events: Sequence[tuple[UUID, int, Mapping[str, str]]],
+    ) -> list[dict[str, Any] | None]:
+        """:meth:`open_sealed` for many events about one subject, with one key lookup.
+
+        ``events`` holds (aggregate id, event version, sealed tokens) per event.
+        """
+        cells = [
+            (field_label(subject_id, aggregate_id, field), version, token)
+            for aggregate_id, version, sealed in events
+            for field, token in sealed.items()
+        ]
         try:
-            opened = self.sealer.open_fields(tenant_id, subject_id, cells)
+            values = iter(self.sealer.open_cells(tenant_id, subject_id, cells))
         except KeyDestroyed:
-            return None
-        return {labels[label]: value for label, value in opened.items()}
+            return [None for _ in events]
+        return [{field: next(values) for field in sealed} for _, _, sealed in events]
 
     def open_contact(self, contact: Contact) -> dict[str, Any]:
         """The contact's personal fields in plaintext; raises Gone once erased."""

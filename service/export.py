@@ -18,9 +18,9 @@ from projections.requests import find_requests
 from projections.shares import find_shares
 from projections.store import ReadModelStore
 from service.views import (
-    activity_view,
+    activity_views,
     consents_view,
-    linked_account_view,
+    linked_account_views,
     request_view,
     share_view,
     shared_values,
@@ -61,9 +61,8 @@ def subject_export(
     contact = crm.live_contact(tenant_id, contact_id)
     fields = crm.open_contact(contact)
     now = utc_text(crm.clock())
-    shares = []
-    for row in find_shares(store, tenant_id, contact_id=contact_id):
-        shares.append({**share_view(row), "shared": shared_values(crm, tenant_id, row)})
+    shares = find_shares(store, tenant_id, contact_id=contact_id)
+    shared = shared_values(crm, tenant_id, contact_id, shares)
     return {
         "format": EXPORT_FORMAT,
         "generated_at": now,
@@ -76,15 +75,16 @@ def subject_export(
         },
         "history": contact_history(crm, contact),
         "consents": consents_view(crm, store, tenant_id, contact_id),
-        "activities": [
-            activity_view(crm, tenant_id, row)
-            for row in activities_of(store, tenant_id, contact_id, 0, None)
+        "activities": activity_views(
+            crm, tenant_id, contact_id, activities_of(store, tenant_id, contact_id, 0, None)
+        ),
+        "linked_accounts": linked_account_views(
+            crm, tenant_id, contact_id, linked_accounts_of(store, tenant_id, contact_id, 0, None)
+        ),
+        "shares": [
+            {**share_view(row), "shared": values}
+            for row, values in zip(shares, shared, strict=True)
         ],
-        "linked_accounts": [
-            linked_account_view(crm, tenant_id, row)
-            for row in linked_accounts_of(store, tenant_id, contact_id, 0, None)
-        ],
-        "shares": shares,
         "requests": [
             request_view(row, now) for row in find_requests(store, tenant_id, contact_id=contact_id)
         ],

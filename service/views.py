@@ -21,43 +21,65 @@ if TYPE_CHECKING:
     from service.crm import CRM
 
 
-def _open(
-    crm: CRM, tenant_id: UUID, row: dict[str, Any], aggregate_key: str, version: int
-) -> dict[str, Any]:
-    cells = sealed_cells(row["sealed"])
-    opened = crm.open_sealed(
-        tenant_id, UUID(row["contact_id"]), UUID(row[aggregate_key]), version, cells
-    )
-    return opened or {}
+def _opened(
+    crm: CRM,
+    tenant_id: UUID,
+    contact_id: UUID,
+    rows: list[dict[str, Any]],
+    aggregate_key: str,
+    version_key: str | None = None,
+) -> list[dict[str, Any]]:
+    """The sealed column of each row (all about one contact) opened, with one key lookup.
+
+    ``version_key`` names the column with the version of the event that sealed the values;
+    without it they were sealed by the aggregate's first event.
+    """
+    events = [
+        (
+            UUID(row[aggregate_key]),
+            row[version_key] if version_key else 1,
+            sealed_cells(row["sealed"]),
+        )
+        for row in rows
+    ]
+    return [values or {} for values in crm.open_many(tenant_id, contact_id, events)]
 
 
-def activity_view(crm: CRM, tenant_id: UUID, row: dict[str, Any]) -> dict[str, Any]:
-    values = _open(crm, tenant_id, row, "id", 1)
-    return {
-        "id": row["id"],
-        "contact_id": row["contact_id"],
-        "kind": row["kind"],
-        "occurred_at": row["occurred_at"],
-        "recorded_at": row["recorded_at"],
-        "recorded_by": row["recorded_by"],
-        **{field: values.get(field) for field in SEALED_FIELDS},
-    }
+def activity_views(
+    crm: CRM, tenant_id: UUID, contact_id: UUID, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": row["id"],
+            "contact_id": row["contact_id"],
+            "kind": row["kind"],
+            "occurred_at": row["occurred_at"],
+            "recorded_at": row["recorded_at"],
+            "recorded_by": row["recorded_by"],
+            **{field: values.get(field) for field in SEALED_FIELDS},
+        }
+        for row, values in zip(rows, _opened(crm, tenant_id, contact_id, rows, "id"), strict=True)
+    ]
 
 
-def linked_account_view(crm: CRM, tenant_id: UUID, row: dict[str, Any]) -> dict[str, Any]:
-    values = _open(crm, tenant_id, row, "id", 1)  # the handle was sealed when linked
-    return {
-        "id": row["id"],
-        "contact_id": row["contact_id"],
-        "provider": row["provider"],
-        "handle": values.get("handle"),
-        "status": row["status"],
-        "version": row["version"],
-        "linked_at": row["linked_at"],
-        "linked_by": row["linked_by"],
-        "unlinked_at": row["unlinked_at"],
-        "unlinked_by": row["unlinked_by"],
-    }
+def linked_account_views(
+    crm: CRM, tenant_id: UUID, contact_id: UUID, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": row["id"],
+            "contact_id": row["contact_id"],
+            "provider": row["provider"],
+            "handle": values.get("handle"),
+            "status": row["status"],
+            "version": row["version"],
+            "linked_at": row["linked_at"],
+            "linked_by": row["linked_by"],
+            "unlinked_at": row["unlinked_at"],
+            "unlinked_by": row["unlinked_by"],
+        }
+        for row, values in zip(rows, _opened(crm, tenant_id, contact_id, rows, "id"), strict=True)
+    ]
 
 
 def share_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -88,12 +110,17 @@ def share_view(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def shared_values(crm: CRM, tenant_id: UUID, row: dict[str, Any]) -> dict[str, Any] | None:
-    """What an executed share handed over, opened for the subject's export."""
-    for step in row["steps"]:
-        if step["step"] == "executed":
-            return _open(crm, tenant_id, step, "share_id", step["version"])
-    return None
+def shared_values(
+    crm: CRM, tenant_id: UUID, contact_id: UUID, shares: list[dict[str, Any]]
+) -> list[dict[str, Any] | None]:
+    """What each executed share of one contact handed over, opened for the subject's export."""
+    executed = [
+        next((step for step in share["steps"] if step["step"] == "executed"), None)
+        for share in shares
+    ]
+    steps = [step for step in executed if step is not None]
+    values = iter(_opened(crm, tenant_id, contact_id, steps, "share_id", "version"))
+    return [None if step is None else next(values) for step in executed]
 
 
 def request_view(row: dict[str, Any], now: str) -> dict[str, Any]:
@@ -133,11 +160,12 @@ def consents_view(
     ]
     history: list[dict[str, Any]] = []
     acceptances: list[dict[str, Any]] = []
-    for row in consent_events(store, tenant_id, contact_id):
-        source = _open(crm, tenant_id, row, "record_id", row["version"]).get("source")
+    rows = consent_events(store, tenant_id, contact_id)
+    sources = _opened(crm, tenant_id, contact_id, rows, "record_id", "version")
+    for row, values in zip(rows, sources, strict=True):
         entry = {
             "policy_version": row["policy_version"],
-            "source": source,
+            "source": values.get("source"),
             "at": row["at"],
             "recorded_by": row["actor"],
         }

@@ -17,7 +17,7 @@ from projections.activities import activities_of
 from projections.activities import activity as activity_row
 from projections.linked_accounts import linked_account, linked_accounts_of
 from service.bootstrap import Service
-from service.views import activity_view, linked_account_view
+from service.views import activity_views, linked_account_views
 
 router = APIRouter(prefix="/v1/contacts", tags=["service data"])
 
@@ -34,7 +34,8 @@ def _projected(row: dict[str, Any] | None) -> dict[str, Any]:
 
 def _link_out(service: Service, tenant_id: UUID, link_id: UUID) -> LinkOut:
     row = _projected(linked_account(service.read_models, tenant_id, link_id))
-    return LinkOut.model_validate(linked_account_view(service.crm, tenant_id, row))
+    [view] = linked_account_views(service.crm, tenant_id, UUID(row["contact_id"]), [row])
+    return LinkOut.model_validate(view)
 
 
 @router.post(
@@ -61,7 +62,8 @@ def record_activity(
     )
     service.runner.catch_up()
     row = _projected(activity_row(service.read_models, caller.tenant_id, activity.id))
-    return ActivityOut.model_validate(activity_view(service.crm, caller.tenant_id, row))
+    [view] = activity_views(service.crm, caller.tenant_id, subject, [row])
+    return ActivityOut.model_validate(view)
 
 
 @router.get(
@@ -82,11 +84,9 @@ def list_activities(
     rows = activities_of(
         service.read_models, caller.tenant_id, subject, after_position(cursor), limit
     )
+    views = activity_views(service.crm, caller.tenant_id, subject, rows[:limit])
     return ActivityPage(
-        items=[
-            ActivityOut.model_validate(activity_view(service.crm, caller.tenant_id, row))
-            for row in rows[:limit]
-        ],
+        items=[ActivityOut.model_validate(view) for view in views],
         next_cursor=position_cursor(rows, limit),
     )
 
@@ -128,11 +128,9 @@ def list_linked_accounts(
     rows = linked_accounts_of(
         service.read_models, caller.tenant_id, subject, after_position(cursor), limit
     )
+    views = linked_account_views(service.crm, caller.tenant_id, subject, rows[:limit])
     return LinkPage(
-        items=[
-            LinkOut.model_validate(linked_account_view(service.crm, caller.tenant_id, row))
-            for row in rows[:limit]
-        ],
+        items=[LinkOut.model_validate(view) for view in views],
         next_cursor=position_cursor(rows, limit),
     )
 

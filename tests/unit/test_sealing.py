@@ -82,3 +82,13 @@ def test_phone_numbers_normalise_to_e164(raw: str, normalised: str) -> None:
 def test_bad_phone_numbers_are_refused(raw: str) -> None:
     with pytest.raises(InvalidField):
         normalise_phone(raw)
+
+
+def test_one_field_sealed_by_many_events_opens_in_order() -> None:
+    subject = uuid.uuid4()
+    first = SEALER.seal_fields(TENANT, subject, 2, {"source": "web"})["source"]
+    second = SEALER.seal_fields(TENANT, subject, 5, {"source": "phone"})["source"]
+    cells = [("source", 5, second), ("source", 2, first)]
+    assert SEALER.open_cells(TENANT, subject, cells) == ["phone", "web"]
+    with pytest.raises(SealBroken):
+        SEALER.open_cells(TENANT, subject, [("source", 5, first)])
