@@ -79,7 +79,10 @@ def parse_time(value: str, field: str) -> datetime:
         raise InvalidField(field, "must be an RFC 3339 time") from None
     if parsed.tzinfo is None:
         raise InvalidField(field, "must carry a UTC offset")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by its offset
+        raise InvalidField(field, "is out of range") from None
 
 
 def utc_text(moment: datetime) -> str:
