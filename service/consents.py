@@ -8,7 +8,7 @@ from uuid import UUID
 
 from domain.consent import Acceptance, ConsentRecord, Decision
 from domain.policy import PolicyVersion, PrivacyPolicy, resolve_version, version_to_accept
-from service.crm import erased_is_gone
+from service.errors import erased_is_gone
 
 if TYPE_CHECKING:
     from service.crm import CRM

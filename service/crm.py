@@ -7,8 +7,7 @@ Every method takes the caller's tenant and refuses to touch another tenant's agg
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -24,12 +23,15 @@ from crypto.errors import KeyDestroyed
 from crypto.keystore import Keystore
 from crypto.sealer import SubjectSealer
 from domain.contact import Contact
-from domain.errors import VersionMismatch
 from domain.sealing import field_label
 from domain.tenant import Tenant
 from domain.user import Role, User
+from service.consents import Consents
 from service.credentials import hash_password, new_token, token_hash
 from service.errors import ConcurrentWrite, Gone, NotFound
+from service.requests import SubjectRequests
+from service.service_data import ServiceData
+from service.shares import Shares
 from storage.transcoder import OrjsonTranscoder
 
 A = TypeVar("A", bound=Aggregate)
@@ -39,21 +41,6 @@ Clock = Callable[[], datetime]
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
-
-
-def check_version(aggregate: Aggregate, expected_version: int | None) -> None:
-    """``If-Match`` on a command: refuse it when the aggregate moved on since it was read."""
-    if expected_version is not None and expected_version != aggregate.version:
-        raise VersionMismatch(expected_version, aggregate.version)
-
-
-@contextmanager
-def erased_is_gone() -> Iterator[None]:
-    """A subject erased while a command was in flight: its key is gone, so is the command."""
-    try:
-        yield
-    except KeyDestroyed:
-        raise Gone("the contact was erased") from None
 
 
 @dataclass(frozen=True)
@@ -83,11 +70,6 @@ class CRM(Application[UUID]):
         keystore: Keystore,
         clock: Clock = system_clock,
     ) -> None:
-        from service.consents import Consents
-        from service.requests import SubjectRequests
-        from service.service_data import ServiceData
-        from service.shares import Shares
-
         self.sealer = sealer
         self.keystore = keystore
         self.clock = clock
@@ -218,7 +200,7 @@ class CRM(Application[UUID]):
         )
 
     def contact(self, tenant_id: UUID, contact_id: UUID) -> Contact:
-        return self._owned(Contact, tenant_id, contact_id)
+        return self.owned(Contact, tenant_id, contact_id)
 
     def live_contact(self, tenant_id: UUID, contact_id: UUID) -> Contact:
         """The contact, unless it was erased (Gone): what needs its key starts here."""
@@ -271,14 +253,10 @@ class CRM(Application[UUID]):
         except KeyDestroyed:
             raise Gone("the contact was erased") from None
 
-    def owned(self, kind: type[A], tenant_id: UUID, aggregate_id: UUID) -> A:
-        """An aggregate of ``kind`` in the caller's tenant; anything else is NotFound."""
-        return self._owned(kind, tenant_id, aggregate_id)
-
     def find(self, kind: type[A], tenant_id: UUID, aggregate_id: UUID) -> A | None:
         """Like :meth:`owned`, but ``None`` when there is none (records created on first use)."""
         try:
-            return self._owned(kind, tenant_id, aggregate_id)
+            return self.owned(kind, tenant_id, aggregate_id)
         except NotFound:
             return None
 
@@ -286,7 +264,8 @@ class CRM(Application[UUID]):
         """Save atomically (a lost race is a 409); return the position of the last event."""
         return self._save(*aggregates)
 
-    def _owned(self, kind: type[A], tenant_id: UUID, aggregate_id: UUID) -> A:
+    def owned(self, kind: type[A], tenant_id: UUID, aggregate_id: UUID) -> A:
+        """An aggregate of ``kind`` in the caller's tenant; anything else is NotFound."""
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from crypto.certificates import ErasureCertificate
 from domain.request import RequestKind, SubjectRequest
-from service.crm import check_version
+from service.errors import check_version
 
 if TYPE_CHECKING:
     from service.crm import CRM

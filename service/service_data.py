@@ -9,8 +9,7 @@ from uuid import UUID
 
 from domain.activity import Activity
 from domain.linked_account import LinkedAccount
-from service.crm import erased_is_gone
-from service.errors import NotFound
+from service.errors import NotFound, erased_is_gone
 
 if TYPE_CHECKING:
     from service.crm import CRM

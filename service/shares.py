@@ -8,7 +8,7 @@ from uuid import UUID
 
 from domain.sealing import PersonalValue
 from domain.share import DataShare
-from service.crm import check_version, erased_is_gone
+from service.errors import check_version, erased_is_gone
 
 if TYPE_CHECKING:
     from service.crm import CRM
