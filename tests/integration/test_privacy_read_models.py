@@ -6,7 +6,6 @@ Every test takes the ``service`` fixture (both backends) and the ``clock`` it ru
 
 from __future__ import annotations
 
-import threading
 import uuid
 from typing import Any
 
@@ -16,11 +15,11 @@ from domain.errors import ConsentRequired
 from domain.values import utc_text
 from projections.consents import consent_events, consenting_contacts, current_consents
 from projections.requests import find_requests
-from projections.runner import ProjectionRunner
 from projections.shares import find_shares
 from service.bootstrap import Service
 from service.errors import Gone
 from tests.clock import ManualClock
+from tests.integration.racing import race_two_runners
 
 NEW_TABLES = (
     "consent_events_view",
@@ -282,24 +281,7 @@ def test_two_runners_racing_apply_new_projections_once(service: Service) -> None
             policy_version=None,
             source=None,
         )
-    runners = [
-        service.runner,
-        ProjectionRunner(service.crm, service.read_models, service.runner.projections),
-    ]
-    errors: list[BaseException] = []
-
-    def run(runner: ProjectionRunner) -> None:
-        try:
-            runner.catch_up()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(r,)) for r in runners]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert race_two_runners(service) == []
     count = service.read_models.query("SELECT COUNT(*) AS n FROM activities_view")[0]["n"]
     assert count == 10
     assert len(consent_events(service.read_models, tenant_id, contact_id)) == 10
