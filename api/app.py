@@ -10,7 +10,18 @@ from fastapi import FastAPI
 from api import problems
 from api.background import ErasureSweep
 from api.middleware import ServiceMiddleware
-from api.routes import audit, contacts, health, tenants
+from api.routes import (
+    audit,
+    consents,
+    contacts,
+    exports,
+    health,
+    policies,
+    requests,
+    service_data,
+    shares,
+    tenants,
+)
 from service.bootstrap import Service
 
 
@@ -34,7 +45,18 @@ def create_app(service: Service) -> FastAPI:
     )
     app.state.service = service
     problems.install(app)
-    for module in (tenants, contacts, audit, health):
+    for module in (
+        tenants,
+        contacts,
+        policies,
+        consents,
+        service_data,
+        shares,
+        requests,
+        exports,
+        audit,
+        health,
+    ):
         app.include_router(module.router)
     app.add_middleware(ServiceMiddleware, max_body_bytes=service.settings.max_body_bytes)
     return app

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
 from api.problems import ProblemError
+from domain.errors import InvalidField
 from domain.user import Role
 from service.bootstrap import Service
 from service.credentials import token_hash
@@ -99,9 +100,32 @@ def require(*roles: Role) -> Callable[[Principal | None], Principal]:
     return check
 
 
+def body_id(value: str, field: str) -> UUID:
+    """An id inside a body: not a UUID is bad input (422); an unknown one is a 404 later."""
+    try:
+        return UUID(value)
+    except ValueError:
+        raise InvalidField(field, "must be a UUID") from None
+
+
 def parse_id(value: str) -> UUID:
     """Path ids that are not UUIDs name nothing: 404, like any unknown id."""
     try:
         return UUID(value)
     except ValueError:
         raise ProblemError(404, "not-found", "Not found", "no resource with that id") from None
+
+
+def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
+    """``If-Match: "<version>"`` on a write, as the version it expects (``None`` if absent)."""
+    if if_match is None:
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise ProblemError(
+            412, "precondition-failed", "Precondition failed", "If-Match must be a version ETag"
+        )
+    return int(text)
+
+
+IfMatch = Annotated[int | None, Depends(expected_version)]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query
 
@@ -40,3 +40,18 @@ def decode_cursor(cursor: str | None) -> str | None:
 def next_cursor(keys: list[str], limit: int) -> str | None:
     """Given the keys of up to ``limit + 1`` rows fetched, the cursor for the following page."""
     return encode_cursor(keys[limit - 1]) if len(keys) > limit else None
+
+
+def after_position(cursor: str | None) -> int:
+    """For lists in log order: the position inside a cursor (0 for the first page)."""
+    key = decode_cursor(cursor)
+    if key is None:
+        return 0
+    if not key.isdigit():
+        raise ProblemError(422, "invalid-cursor", "Invalid cursor", "the cursor is not valid")
+    return int(key)
+
+
+def position_cursor(rows: list[dict[str, Any]], limit: int) -> str | None:
+    """The cursor after a page of rows fetched in position order (``limit + 1`` of them)."""
+    return next_cursor([str(row["position"]) for row in rows], limit)

@@ -12,11 +12,15 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import (
+    AuthorisationExpired,
+    ConsentRequired,
     DomainError,
     ErasurePending,
     InvalidField,
     MinorNotAllowed,
+    PolicyVersionExists,
     SubjectErased,
+    TransitionNotAllowed,
     VersionMismatch,
 )
 from service.errors import ConcurrentWrite, Gone, NotFound
@@ -31,6 +35,10 @@ _STATUS: list[tuple[type[DomainError], int]] = [
     (VersionMismatch, 412),
     (ConcurrentWrite, 409),
     (ErasurePending, 409),
+    (ConsentRequired, 409),
+    (TransitionNotAllowed, 409),
+    (AuthorisationExpired, 409),
+    (PolicyVersionExists, 409),
     (NotFound, 404),
     (Gone, 410),
     (SubjectErased, 410),
@@ -97,6 +105,8 @@ def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     errors = None
     if isinstance(exc, InvalidField | MinorNotAllowed):
         errors = [{"field": getattr(exc, "field", None), "rule": exc.code}]
+    elif isinstance(exc, ConsentRequired):
+        errors = [{"purpose": exc.purpose, "rule": exc.code}]
     return problem(status, exc.code, exc.title, str(exc), errors=errors)
 
 

@@ -29,6 +29,7 @@ class UserIn(Strict):
     email: str | None = Field(default=None, max_length=_TEXT)
     role: str = Field(max_length=64)
     password: str | None = Field(default=None, min_length=12, max_length=256)
+    age: int | None = None
 
 
 class UserOut(BaseModel):

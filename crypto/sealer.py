@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -91,16 +91,25 @@ class SubjectSealer:
         ``fields`` maps a field to (the version of the event that sealed it, its token).
         Raises KeyDestroyed when the subject was erased.
         """
-        if not fields:
-            return {}
+        cells = [(field, version, token) for field, (version, token) in fields.items()]
+        return dict(zip(fields, self.open_cells(tenant_id, subject_id, cells), strict=True))
+
+    def open_cells(
+        self, tenant_id: UUID, subject_id: UUID, cells: Sequence[tuple[str, int, str]]
+    ) -> list[Any]:
+        """Open (field, event version, token) cells of one subject, in order, with one key
+        lookup: the same field may recur, sealed by different events (a history).
+
+        Raises KeyDestroyed when the subject was erased.
+        """
+        if not cells:
+            return []
         data_key = self.keystore.key_for_opening(tenant_id, subject_id)
-        opened = {}
-        for field, (version, token) in fields.items():
+        opened = []
+        for field, version, token in cells:
             key_id, blob = parse_token(token)
             if key_id != data_key.key_id:
                 raise KeyDestroyed(f"subject {subject_id}: token sealed under another key")
             context = SealContext(tenant_id, subject_id, field, version)
-            opened[field] = orjson.loads(
-                aead.decrypt(data_key.key, blob, context.associated_data())
-            )
+            opened.append(orjson.loads(aead.decrypt(data_key.key, blob, context.associated_data())))
         return opened

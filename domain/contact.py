@@ -90,6 +90,7 @@ class Contact(Aggregate):
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, Contact)
             aggregate.erased = True
+            aggregate.erasure_id = self.erasure_id
             aggregate.fields = {}
 
     class ErasureScheduled(Aggregate.Event):
@@ -121,6 +122,7 @@ class Contact(Aggregate):
         self.fields: dict[str, tuple[int, str]] = {f: (1, t) for f, t in sealed.items()}
         self.erased = False
         self.scheduled_erasure: str | None = None
+        self.erasure_id: str | None = None
 
     @classmethod
     def register(

@@ -60,3 +60,47 @@ class ErasurePending(DomainError):
 
     code = "erasure-pending"
     title = "Erasure state conflict"
+
+
+class ConsentRequired(DomainError):
+    """Processing that rests on consent was asked for, and the subject's consent is not current."""
+
+    code = "consent-required"
+    title = "Consent required"
+
+    def __init__(self, purpose: str) -> None:
+        super().__init__(f"this needs the subject's current consent for {purpose}")
+        self.purpose = purpose
+
+
+class TransitionNotAllowed(DomainError):
+    """A step of a procedure was asked for out of order (a share, a request, a link)."""
+
+    code = "step-out-of-order"
+    title = "Step not allowed now"
+
+    def __init__(self, what: str, step: str, status: str) -> None:
+        super().__init__(f"a {what} that is {status} cannot be {step}")
+        self.step = step
+        self.status = status
+
+
+class AuthorisationExpired(DomainError):
+    """The authorisation a share rests on has expired: no further data may be shared under it."""
+
+    code = "authorisation-expired"
+    title = "Authorisation expired"
+
+    def __init__(self) -> None:
+        super().__init__("the share's authorisation has expired; authorise it again")
+
+
+class PolicyVersionExists(DomainError):
+    """A privacy-policy version is published once; a changed text is a new version."""
+
+    code = "policy-version-exists"
+    title = "Policy version already published"
+
+    def __init__(self, version: str) -> None:
+        super().__init__(f"policy version {version} is already published")
+        self.version = version

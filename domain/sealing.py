@@ -56,3 +56,27 @@ def seal_fields(
     if not values:
         return {}
     return sealer.seal_fields(tenant_id, subject_id, event_version, values)
+
+
+def field_label(subject_id: UUID, aggregate_id: UUID, field: str) -> str:
+    """The field name a value is sealed under (part of its associated data).
+
+    A subject's values also live in aggregates other than the subject's own (consents,
+    activities, shares): there the label names the aggregate too, so a token cannot be
+    moved between two aggregates of one subject that happen to share a field and version.
+    """
+    return field if aggregate_id == subject_id else f"{field}@{aggregate_id}"
+
+
+def seal_event_fields(
+    sealer: Sealer,
+    tenant_id: UUID,
+    subject_id: UUID,
+    aggregate_id: UUID,
+    event_version: int,
+    values: dict[str, PersonalValue],
+) -> dict[str, str]:
+    """Seal values carried by an event of ``aggregate_id`` about ``subject_id``; keys stay plain."""
+    labelled = {field_label(subject_id, aggregate_id, f): v for f, v in values.items()}
+    sealed = seal_fields(sealer, tenant_id, subject_id, event_version, labelled)
+    return {f: sealed[field_label(subject_id, aggregate_id, f)] for f in values}

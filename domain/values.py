@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from domain.errors import InvalidField, MinorNotAllowed
 
@@ -13,6 +14,7 @@ _EMAIL = re.compile(
 )
 _PHONE_NOISE = re.compile(r"[\s\-().]")
 _E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+_CODE = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 
 
 def normalise_email(value: str, field: str = "email") -> str:
@@ -58,3 +60,31 @@ def check_age(value: int, field: str = "age") -> int:
     if value < MINIMUM_AGE:
         raise MinorNotAllowed(field)
     return value
+
+
+def check_code(value: str, field: str) -> str:
+    """A machine code (``page_view``, ``web_form``): lower-case, short, safe to keep in clear."""
+    if not _CODE.match(value):
+        raise InvalidField(
+            field, "must be a code: a-z first, then a-z, 0-9, '_', '.', '-' (at most 64)"
+        )
+    return value
+
+
+def parse_time(value: str, field: str) -> datetime:
+    """An RFC 3339 time with an offset, as UTC. A time without an offset is ambiguous."""
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidField(field, "must be an RFC 3339 time") from None
+    if parsed.tzinfo is None:
+        raise InvalidField(field, "must carry a UTC offset")
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by its offset
+        raise InvalidField(field, "is out of range") from None
+
+
+def utc_text(moment: datetime) -> str:
+    """One fixed text form for times kept in events and read models: sorts as it compares."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")

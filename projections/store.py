@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+import orjson
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
@@ -18,6 +19,16 @@ from psycopg.sql import SQL
 from storage.sql import to_pyformat
 
 Write = tuple[str, Mapping[str, Any]]
+
+
+def sealed_json(sealed: Mapping[str, str]) -> str | None:
+    """An event's sealed tokens as one read-model column (``NULL`` when it carried none)."""
+    return orjson.dumps(dict(sealed)).decode() if sealed else None
+
+
+def sealed_cells(column: str | None) -> dict[str, str]:
+    """The tokens of a column written by :func:`sealed_json` (none once erasure blanked it)."""
+    return dict(orjson.loads(column)) if column else {}
 
 
 class ReadModelStore(Protocol):

@@ -20,13 +20,19 @@ from crypto.kek import (
 from crypto.keystore import SqlKeystore
 from crypto.sealer import SubjectSealer
 from crypto.signing import Signer
+from projections.activities import ActivitiesProjection
 from projections.audit import AuditTimelineProjection
+from projections.consents import ConsentsProjection
 from projections.contacts import ContactsProjection
 from projections.erasures import ErasuresProjection
+from projections.linked_accounts import LinkedAccountsProjection
+from projections.policies import PoliciesProjection
 from projections.principals import PrincipalsProjection
+from projections.requests import RequestsProjection
 from projections.runner import Projection, ProjectionRunner
+from projections.shares import SharesProjection
 from projections.store import PostgresReadModels, ReadModelStore, SQLiteReadModels
-from service.crm import CRM
+from service.crm import CRM, Clock, system_clock
 from service.erasure import ErasureScheduler
 from service.settings import Settings, SettingsError
 from storage.ledger import CheckpointPolicy, LedgerWriter
@@ -135,7 +141,8 @@ def key_encryption_key(settings: Settings) -> LocalKeyEncryptionKey:
     return LocalKeyEncryptionKey(_key(settings.kek, settings.kek_file, "CRM_KEK"), tuple(previous))
 
 
-def bootstrap(settings: Settings) -> Service:
+def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
+    """Build the service; ``clock`` is replaced only by tests that move time (deadlines)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     kek = key_encryption_key(settings)
     keystore_db = open_database(settings.keystore_url)
@@ -157,6 +164,7 @@ def bootstrap(settings: Settings) -> Service:
         keystore,
         ledger,
         group_commit=settings.group_commit,
+        clock=clock,
     )
     blind_index = BlindIndex(_key(settings.index_key, settings.index_key_file, "CRM_INDEX_KEY"))
     projections: list[Projection] = [
@@ -164,6 +172,12 @@ def bootstrap(settings: Settings) -> Service:
         ContactsProjection(sealer, blind_index),
         AuditTimelineProjection(),
         ErasuresProjection(),
+        ConsentsProjection(),
+        PoliciesProjection(),
+        ActivitiesProjection(),
+        LinkedAccountsProjection(),
+        SharesProjection(),
+        RequestsProjection(),
     ]
     read_models = read_model_store(
         settings.database_url, [s for p in projections for s in p.schema]

@@ -7,8 +7,9 @@ Every method takes the caller's tenant and refuses to touch another tenant's agg
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -23,11 +24,16 @@ from crypto.keystore import Keystore
 from crypto.sealer import NewKey, SubjectSealer
 from domain.contact import Contact
 from domain.keys import SubjectKey
+from domain.sealing import field_label
 from domain.tenant import Tenant
 from domain.user import Role, User
+from service.consents import Consents
 from service.credentials import hash_password, new_token, token_hash
 from service.errors import ConcurrentWrite, Gone, NotFound
 from service.group_commit import GroupCommitter
+from service.requests import SubjectRequests
+from service.service_data import ServiceData
+from service.shares import Shares
 from storage.ledger import (
     LedgerRecorder,
     LedgerWriter,
@@ -38,6 +44,11 @@ from storage.transcoder import OrjsonTranscoder
 
 A = TypeVar("A", bound=Aggregate)
 PLATFORM_ACTOR = "platform"
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -51,7 +62,12 @@ class Issued:
 
 
 class CRM(Application[UUID]):
-    """Commands and queries. ``sealer`` seals and opens; ``keystore`` destroys keys."""
+    """Commands and queries. ``sealer`` seals and opens; ``keystore`` destroys keys; ``clock``
+    tells the time the privacy rules need (deadlines, expiry, the policy in force).
+
+    The commands of the privacy-policy domain are grouped by subject matter in
+    ``consents``, ``service_data``, ``shares`` and ``requests``.
+    """
 
     name = "crm"
 
@@ -62,12 +78,18 @@ class CRM(Application[UUID]):
         keystore: Keystore,
         ledger: LedgerWriter,
         group_commit: bool = True,
+        clock: Clock = system_clock,
     ) -> None:
         self.sealer = sealer
         self.keystore = keystore
         self.ledger = ledger
+        self.clock = clock
         super().__init__(env=dict(env))
         self.group_committer = GroupCommitter(self.save) if group_commit else None
+        self.consents = Consents(self)
+        self.service_data = ServiceData(self)
+        self.shares = Shares(self)
+        self.requests = SubjectRequests(self)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Configuration comes only from :mod:`service.settings`, never from os.environ.
@@ -268,7 +290,49 @@ class CRM(Application[UUID]):
         super().close()
 
     def contact(self, tenant_id: UUID, contact_id: UUID) -> Contact:
-        return self._owned(Contact, tenant_id, contact_id)
+        return self.owned(Contact, tenant_id, contact_id)
+
+    def live_contact(self, tenant_id: UUID, contact_id: UUID) -> Contact:
+        """The contact, unless it was erased (Gone): what needs its key starts here."""
+        contact = self.contact(tenant_id, contact_id)
+        if contact.erased:
+            raise Gone("the contact was erased")
+        return contact
+
+    def open_sealed(
+        self,
+        tenant_id: UUID,
+        subject_id: UUID,
+        aggregate_id: UUID,
+        version: int,
+        sealed: Mapping[str, str],
+    ) -> dict[str, Any] | None:
+        """Open the values an event of ``aggregate_id`` sealed for ``subject_id``.
+
+        ``None`` once the subject is erased: callers show that as erased, never fail.
+        """
+        return self.open_many(tenant_id, subject_id, [(aggregate_id, version, sealed)])[0]
+
+    def open_many(
+        self,
+        tenant_id: UUID,
+        subject_id: UUID,
+        events: Sequence[tuple[UUID, int, Mapping[str, str]]],
+    ) -> list[dict[str, Any] | None]:
+        """:meth:`open_sealed` for many events about one subject, with one key lookup.
+
+        ``events`` holds (aggregate id, event version, sealed tokens) per event.
+        """
+        cells = [
+            (field_label(subject_id, aggregate_id, field), version, token)
+            for aggregate_id, version, sealed in events
+            for field, token in sealed.items()
+        ]
+        try:
+            values = iter(self.sealer.open_cells(tenant_id, subject_id, cells))
+        except KeyDestroyed:
+            return [None for _ in events]
+        return [{field: next(values) for field in sealed} for _, _, sealed in events]
 
     def open_contact(self, contact: Contact) -> dict[str, Any]:
         """The contact's personal fields in plaintext; raises Gone once erased."""
@@ -279,7 +343,15 @@ class CRM(Application[UUID]):
         except KeyDestroyed:
             raise Gone("the contact was erased") from None
 
-    def _owned(self, kind: type[A], tenant_id: UUID, aggregate_id: UUID) -> A:
+    def find(self, kind: type[A], tenant_id: UUID, aggregate_id: UUID) -> A | None:
+        """Like :meth:`owned`, but ``None`` when there is none (records created on first use)."""
+        try:
+            return self.owned(kind, tenant_id, aggregate_id)
+        except NotFound:
+            return None
+
+    def owned(self, kind: type[A], tenant_id: UUID, aggregate_id: UUID) -> A:
+        """An aggregate of ``kind`` in the caller's tenant; anything else is NotFound."""
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:

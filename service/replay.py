@@ -7,7 +7,7 @@ the shape of history, never its content. Tenants stream contact by contact.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -65,7 +65,7 @@ def tenant_states(
             "SELECT DISTINCT aggregate_id FROM audit_timeline WHERE tenant_id = :tenant"
             " AND event_type = 'Contact.Registered' AND occurred_at <= :as_of"
             f" AND aggregate_id > :after ORDER BY aggregate_id LIMIT {PAGE}",
-            {"tenant": str(tenant_id), "as_of": as_of.isoformat(), "after": after},
+            {"tenant": str(tenant_id), "as_of": as_of.astimezone(UTC).isoformat(), "after": after},
         )
         for row in rows:
             yield contact_state(crm, tenant_id, UUID(row["aggregate_id"]), as_of)

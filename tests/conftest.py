@@ -12,6 +12,7 @@ import pytest
 
 from service.bootstrap import Service, bootstrap
 from service.settings import Settings
+from tests.clock import ManualClock
 from tests.harness import PostgresServer, start_postgres
 
 ADMIN_TOKEN = "crm_admin_test_" + "x" * 32
@@ -58,8 +59,16 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def service(make_settings: Callable[..., Settings], backend: str) -> Iterator[Service]:
-    svc = bootstrap(make_settings(backend))
+def clock() -> ManualClock:
+    """The service's clock: now, until a test moves it."""
+    return ManualClock()
+
+
+@pytest.fixture
+def service(
+    make_settings: Callable[..., Settings], backend: str, clock: ManualClock
+) -> Iterator[Service]:
+    svc = bootstrap(make_settings(backend), clock)
     try:
         yield svc
     finally:

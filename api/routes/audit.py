@@ -61,7 +61,9 @@ def _audit_event(
     sealed: dict[str, str] = getattr(event, "sealed", {}) or {}
     personal: dict[str, str] = {}
     if sealed:
-        subject = event.originator_id
+        # Consents, activities, links and shares seal their values under the contact's key.
+        about = getattr(event, "contact_id", None)
+        subject = UUID(about) if about else event.originator_id
         if subject not in erased:
             erased[subject] = _subject_erased(service, tenant_id, subject)
         marker = "erased" if erased[subject] else "sealed"
@@ -103,7 +105,7 @@ def audit_events(
         if as_of.tzinfo is None:
             raise ProblemError(422, "invalid-time", "Invalid time", "as_of needs a UTC offset")
         sql += " AND occurred_at <= :as_of"
-        params["as_of"] = as_of.isoformat()
+        params["as_of"] = as_of.astimezone(UTC).isoformat()  # stored times are UTC
     rows = service.read_models.query(f"{sql} ORDER BY position LIMIT {limit + 1}", params)
     page = [int(r["position"]) for r in rows[:limit]]
     items: list[AuditEvent] = []

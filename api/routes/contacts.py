@@ -6,11 +6,11 @@ from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import Principal, ServiceDep, parse_id, require
+from api.deps import IfMatch, Principal, ServiceDep, parse_id, require
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
-from api.problems import ProblemError, responses
+from api.problems import responses
 from api.schemas import (
     ContactIn,
     ContactOut,
@@ -36,17 +36,6 @@ Officer = Annotated[Principal, Depends(require(Role.PRIVACY_OFFICER))]
 
 def _etag(response: Response, version: int) -> None:
     response.headers["ETag"] = f'"{version}"'
-
-
-def _expected_version(if_match: str | None) -> int | None:
-    if if_match is None:
-        return None
-    text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
-        raise ProblemError(
-            412, "precondition-failed", "Precondition failed", "If-Match must be a version ETag"
-        )
-    return int(text)
 
 
 def _out(contact: Contact, opened: dict[str, Any]) -> ContactOut:
@@ -95,21 +84,22 @@ def update_contact(
     response: Response,
     service: ServiceDep,
     caller: Writer,
-    if_match: Annotated[str | None, Header()] = None,
+    expected_version: IfMatch,
 ) -> ContactOut:
     contact, _ = service.crm.update_contact(
         caller.tenant_id,
         parse_id(contact_id),
         caller.actor,
         body.model_dump(exclude_unset=True),
-        _expected_version(if_match),
+        expected_version,
     )
     service.runner.catch_up()
     _etag(response, contact.version)
     return _out(contact, service.crm.open_contact(contact))
 
 
-def _row_out(service: Service, tenant_id: UUID, row: dict[str, Any]) -> ContactOut | None:
+def contact_from_row(service: Service, tenant_id: UUID, row: dict[str, Any]) -> ContactOut | None:
+    """A contacts_view row opened for the caller; ``None`` if it was erased meanwhile."""
     cells = {f: parse_cell(row[f"f_{f}"]) for f in PERSONAL_FIELDS if row[f"f_{f}"]}
     try:
         opened = service.crm.sealer.open_fields(tenant_id, UUID(row["id"]), cells)
@@ -148,7 +138,7 @@ def find_contacts(
         )
     rows = service.read_models.query(f"{sql} ORDER BY id LIMIT {limit + 1}", params)
     page = rows[:limit]
-    items = [item for row in page if (item := _row_out(service, caller.tenant_id, row))]
+    items = [item for row in page if (item := contact_from_row(service, caller.tenant_id, row))]
     return ContactPage(items=items, next_cursor=next_cursor([r["id"] for r in rows], limit))
 
 

@@ -41,7 +41,7 @@ def create_user(
         caller.tenant_id,
         caller.actor,
         body.role,
-        {"full_name": body.full_name, "email": body.email},
+        {"full_name": body.full_name, "email": body.email, "age": body.age},
         body.password,
     )
     service.runner.catch_up()

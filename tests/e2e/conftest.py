@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from service.bootstrap import Service, bootstrap
 from service.settings import Settings
+from tests.clock import ManualClock
 from tests.conftest import ADMIN_TOKEN
 
 
@@ -27,9 +28,10 @@ class Tenant:
 class Api:
     """The HTTP client plus the steps most tests start with."""
 
-    def __init__(self, client: TestClient, service: Service) -> None:
+    def __init__(self, client: TestClient, service: Service, clock: ManualClock) -> None:
         self.client = client
         self.service = service
+        self.clock = clock
 
     def new_tenant(self, name: str = "Toko Sejahtera") -> Tenant:
         created = self.client.post(
@@ -60,13 +62,16 @@ class Api:
 
 
 @pytest.fixture
-def api_on(make_settings: Callable[[str], Settings]) -> Iterator[Callable[[str], Api]]:
+def api_on(
+    make_settings: Callable[[str], Settings], clock: ManualClock
+) -> Iterator[Callable[[str], Api]]:
     services: list[Service] = []
 
     def make(backend: str) -> Api:
-        service = bootstrap(make_settings(backend))
+        service = bootstrap(make_settings(backend), clock)
         services.append(service)
-        return Api(TestClient(create_app(service), raise_server_exceptions=False), service)
+        app = create_app(service)
+        return Api(TestClient(app, raise_server_exceptions=False), service, clock)
 
     yield make
     for service in services:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
@@ -15,6 +15,7 @@ from api.cli import main
 from crypto.audit_proofs import check_consistency_proof, check_inclusion_proof
 from service.bootstrap import bootstrap
 from service.settings import Settings
+from tests.clock import ManualClock
 from tests.e2e.conftest import Api
 
 
@@ -22,7 +23,8 @@ from tests.e2e.conftest import Api
 def audited(make_settings: Callable[..., Settings]) -> Iterator[Api]:
     service = bootstrap(make_settings("postgres", CRM_CHECKPOINT_EVERY_EVENTS="4"))
     try:
-        yield Api(TestClient(create_app(service), raise_server_exceptions=False), service)
+        client = TestClient(create_app(service), raise_server_exceptions=False)
+        yield Api(client, service, ManualClock())
     finally:
         service.close()
 
@@ -166,3 +168,38 @@ def test_cli_exports_verifies_and_checks_proofs(
         )
         == 2
     )
+
+
+def test_audit_events_of_a_contact_include_everything_about_the_subject(audited: Api) -> None:
+    tenant = audited.new_tenant()
+    contact = audited.new_contact(tenant)
+    for granted in (True, False):
+        response = audited.client.post(
+            f"/v1/contacts/{contact['id']}/consents",
+            json={"purpose": "marketing", "granted": granted},
+            headers=tenant.auth("agent"),
+        )
+        assert response.status_code == 201, response.text
+    items = audited.client.get(
+        "/v1/audit/events", params={"contact_id": contact["id"]}, headers=tenant.auth("auditor")
+    ).json()["items"]
+    types = [i["type"] for i in items]
+    assert types[:2] == ["Contact.Registered", "SubjectKey.Created"]
+    assert sum(t.startswith("ConsentRecord.") for t in types) >= 3  # opened, granted, withdrawn
+
+
+def test_as_of_in_another_time_zone_means_the_same_instant(audited: Api) -> None:
+    tenant = audited.new_tenant()
+    contact = audited.new_contact(tenant)
+    jakarta = datetime.now(UTC).astimezone(timezone(timedelta(hours=7)))
+    audited.client.patch(
+        f"/v1/contacts/{contact['id']}", json={"age": 30}, headers=tenant.auth("agent")
+    )
+    auditor = tenant.auth("auditor")
+    items = audited.client.get(
+        "/v1/audit/events",
+        params={"contact_id": contact["id"], "as_of": jakarta.isoformat()},
+        headers=auditor,
+    ).json()["items"]
+    assert "Contact.Updated" not in [i["type"] for i in items]
+    assert "Contact.Registered" in [i["type"] for i in items]

@@ -7,7 +7,6 @@ one set of cases, two real stores.
 from __future__ import annotations
 
 import sqlite3
-import threading
 import uuid
 
 import psycopg
@@ -17,6 +16,7 @@ from crypto.errors import KeyDestroyed
 from service.bootstrap import Service
 from service.errors import ConcurrentWrite, Gone
 from service.settings import Settings
+from tests.integration.racing import race_two_runners
 
 PERSONAL = {
     "full_name": "Rahmat Hidayatullah",
@@ -123,29 +123,10 @@ def test_projection_applies_each_event_once(service: Service) -> None:
 def test_two_runners_racing_apply_each_event_once(
     service: Service, make_settings: object, backend: str
 ) -> None:
-    from service.bootstrap import ProjectionRunner
-
     tenant, _ = service.crm.create_tenant("Racing")
     for i in range(30):
         service.crm.register_contact(tenant.id, "agent", {"full_name": f"Person {i}"})
-    runners = [
-        service.runner,
-        ProjectionRunner(service.crm, service.read_models, service.runner.projections),
-    ]
-    errors: list[BaseException] = []
-
-    def run(runner: ProjectionRunner) -> None:
-        try:
-            runner.catch_up()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(r,)) for r in runners]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert race_two_runners(service) == []
     count = service.read_models.query("SELECT COUNT(*) AS n FROM contacts_view")[0]["n"]
     assert count == 30
     timeline = service.read_models.query("SELECT COUNT(*) AS n FROM audit_timeline")[0]["n"]

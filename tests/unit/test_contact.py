@@ -107,3 +107,11 @@ def test_destroyed_key_cannot_be_recreated_for_the_subject() -> None:
         sealer.open_fields(TENANT, contact.id, contact.fields)
     with pytest.raises(KeyDestroyed):
         contact.update(actor="a", changes={"company": "X"}, sealer=sealer)
+
+
+def test_rectifying_age_to_under_13_is_refused_and_changes_nothing(sealer: SubjectSealer) -> None:
+    contact = register(sealer)  # recorded without an age
+    with pytest.raises(MinorNotAllowed) as refused:
+        contact.update(actor="a", changes={"age": 12}, sealer=sealer)
+    assert refused.value.field == "age"
+    assert contact.version == 1 and "age" not in contact.fields

@@ -1,8 +1,10 @@
-"""Sealing round trips and the bindings of associated data (invariant 11)."""
+"""Sealing round trips and the bindings of associated data (invariant 11); parsing of the
+values that vary widely (emails, phone numbers, times)."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from hypothesis import given
@@ -13,7 +15,7 @@ from crypto.kek import LocalKeyEncryptionKey
 from crypto.keystore import InMemoryKeystore
 from crypto.sealer import SubjectSealer
 from domain.errors import InvalidField
-from domain.values import normalise_email, normalise_phone
+from domain.values import normalise_email, normalise_phone, parse_time
 
 TENANT = uuid.uuid4()
 SEALER = SubjectSealer(InMemoryKeystore())
@@ -82,3 +84,35 @@ def test_phone_numbers_normalise_to_e164(raw: str, normalised: str) -> None:
 def test_bad_phone_numbers_are_refused(raw: str) -> None:
     with pytest.raises(InvalidField):
         normalise_phone(raw)
+
+
+def test_one_field_sealed_by_many_events_opens_in_order() -> None:
+    subject = uuid.uuid4()
+    first = SEALER.seal_fields(TENANT, subject, 2, {"source": "web"})["source"]
+    second = SEALER.seal_fields(TENANT, subject, 5, {"source": "phone"})["source"]
+    cells = [("source", 5, second), ("source", 2, first)]
+    assert SEALER.open_cells(TENANT, subject, cells) == ["phone", "web"]
+    with pytest.raises(SealBroken):
+        SEALER.open_cells(TENANT, subject, [("source", 5, first)])
+
+
+@given(
+    st.one_of(
+        st.text(max_size=40),
+        st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()),
+        st.datetimes().map(lambda d: d.isoformat()),
+    )
+)
+def test_any_time_text_parses_to_utc_or_is_invalid(text: str) -> None:
+    try:
+        parsed = parse_time(text, "at")
+    except InvalidField as error:
+        assert error.field == "at"
+        return
+    assert parsed.utcoffset() == timedelta(0)
+
+
+def test_times_pushed_past_the_calendar_by_their_offset_are_invalid() -> None:
+    for text in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"):
+        with pytest.raises(InvalidField, match="out of range"):
+            parse_time(text, "at")

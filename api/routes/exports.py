@@ -1,0 +1,47 @@
+"""Exports: the marketing audience (consent-gated) and a subject's own data (access)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from api.deps import Principal, ServiceDep, parse_id, require
+from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
+from api.privacy_schemas import MarketingPage, SubjectExport
+from api.problems import responses
+from api.routes.contacts import contact_from_row
+from domain.user import Role
+from projections.consents import consenting_contacts
+from service.export import subject_export
+
+router = APIRouter(prefix="/v1", tags=["exports"])
+
+Writer = Annotated[Principal, Depends(require(Role.ADMIN, Role.AGENT))]
+Officer = Annotated[Principal, Depends(require(Role.PRIVACY_OFFICER))]
+MARKETING = "marketing"
+
+
+@router.get("/exports/marketing", response_model=MarketingPage, responses=responses(401, 403, 422))
+def marketing_export(
+    service: ServiceDep, caller: Writer, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None
+) -> MarketingPage:
+    """Contacts whose consent for marketing is current (granted, not since withdrawn, not
+    erased); nobody else is ever in it."""
+    rows = consenting_contacts(
+        service.read_models, caller.tenant_id, MARKETING, decode_cursor(cursor) or "", limit
+    )
+    items = [c for row in rows[:limit] if (c := contact_from_row(service, caller.tenant_id, row))]
+    return MarketingPage(items=items, next_cursor=next_cursor([r["id"] for r in rows], limit))
+
+
+@router.get(
+    "/contacts/{contact_id}/export",
+    response_model=SubjectExport,
+    responses=responses(401, 403, 404, 410),
+)
+def export_subject(contact_id: str, service: ServiceDep, caller: Officer) -> dict[str, Any]:
+    """Everything held about the subject, decrypted, as JSON (the answer to an access
+    request): fields and their history, consents, activities, linked accounts, shares
+    with the values handed over, and the subject's requests."""
+    return subject_export(service.crm, service.read_models, caller.tenant_id, parse_id(contact_id))

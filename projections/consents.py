@@ -1,0 +1,151 @@
+"""The consents read models: every decision and policy acceptance, and the current decision
+per purpose (which the marketing export reads).
+
+``consent_events_view.sealed`` holds the sealed ``source`` as stored in the event; erasure
+blanks it. Nothing else here is personal: purposes, versions, times and actors' ids.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from domain.consent import ConsentRecord
+from domain.contact import Contact
+from domain.values import utc_text
+from projections.runner import Projection
+from projections.store import ReadModelStore, Write, sealed_json
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS consent_events_view (
+        position BIGINT PRIMARY KEY,
+        tenant_id TEXT NOT NULL,
+        contact_id TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        purpose TEXT,
+        policy_version TEXT,
+        actor TEXT NOT NULL,
+        at TEXT NOT NULL,
+        sealed TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS consent_events_subject"
+    " ON consent_events_view (tenant_id, contact_id, position)",
+    """CREATE TABLE IF NOT EXISTS consents_view (
+        contact_id TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        tenant_id TEXT NOT NULL,
+        granted INTEGER NOT NULL,
+        policy_version TEXT,
+        actor TEXT NOT NULL,
+        at TEXT NOT NULL,
+        position BIGINT NOT NULL,
+        PRIMARY KEY (contact_id, purpose)
+    )""",
+    "CREATE INDEX IF NOT EXISTS consents_view_purpose"
+    " ON consents_view (tenant_id, purpose, granted, contact_id)",
+]
+
+_KINDS: dict[type[Any], str] = {
+    ConsentRecord.Granted: "granted",
+    ConsentRecord.Withdrawn: "withdrawn",
+    ConsentRecord.PolicyAccepted: "policy_accepted",
+}
+
+
+class ConsentsProjection(Projection):
+    name = "consents"
+    schema = SCHEMA
+
+    def writes_for(self, event: Any, position: int) -> list[Write]:
+        kind = _KINDS.get(type(event))
+        if kind is not None:
+            writes = [self._logged(event, kind, position)]
+            if isinstance(event, ConsentRecord.Decided):
+                writes.append(self._current(event, position))
+            return writes
+        if isinstance(event, Contact.Erased):
+            return [
+                (
+                    "UPDATE consent_events_view SET sealed = NULL WHERE contact_id = :id",
+                    {"id": str(event.originator_id)},
+                )
+            ]
+        return []
+
+    def _logged(self, event: Any, kind: str, position: int) -> Write:
+        return (
+            "INSERT INTO consent_events_view (position, tenant_id, contact_id, record_id,"
+            " version, kind, purpose, policy_version, actor, at, sealed) VALUES (:position,"
+            " :tenant_id, :contact_id, :record_id, :version, :kind, :purpose,"
+            " :policy_version, :actor, :at, :sealed)",
+            {
+                "position": position,
+                "tenant_id": event.tenant_id,
+                "contact_id": event.contact_id,
+                "record_id": str(event.originator_id),
+                "version": event.originator_version,
+                "kind": kind,
+                "purpose": getattr(event, "purpose", None),
+                "policy_version": event.policy_version,
+                "actor": event.actor,
+                "at": utc_text(event.timestamp),
+                "sealed": sealed_json(event.sealed),
+            },
+        )
+
+    def _current(self, event: ConsentRecord.Decided, position: int) -> Write:
+        return (
+            "INSERT INTO consents_view (contact_id, purpose, tenant_id, granted,"
+            " policy_version, actor, at, position) VALUES (:contact_id, :purpose, :tenant_id,"
+            " :granted, :policy_version, :actor, :at, :position)"
+            " ON CONFLICT (contact_id, purpose) DO UPDATE SET granted = excluded.granted,"
+            " policy_version = excluded.policy_version, actor = excluded.actor,"
+            " at = excluded.at, position = excluded.position",
+            {
+                "contact_id": event.contact_id,
+                "purpose": event.purpose,
+                "tenant_id": event.tenant_id,
+                "granted": 1 if event.granted else 0,
+                "policy_version": event.policy_version,
+                "actor": event.actor,
+                "at": utc_text(event.timestamp),
+                "position": position,
+            },
+        )
+
+
+def consent_events(
+    store: ReadModelStore, tenant_id: UUID, contact_id: UUID
+) -> list[dict[str, Any]]:
+    """Every grant, withdrawal and acceptance of one contact, oldest first."""
+    return store.query(
+        "SELECT * FROM consent_events_view WHERE tenant_id = :tenant AND contact_id = :contact"
+        " ORDER BY position",
+        {"tenant": str(tenant_id), "contact": str(contact_id)},
+    )
+
+
+def current_consents(
+    store: ReadModelStore, tenant_id: UUID, contact_id: UUID
+) -> dict[str, dict[str, Any]]:
+    """The latest decision per purpose of one contact."""
+    rows = store.query(
+        "SELECT * FROM consents_view WHERE tenant_id = :tenant AND contact_id = :contact",
+        {"tenant": str(tenant_id), "contact": str(contact_id)},
+    )
+    return {row["purpose"]: row for row in rows}
+
+
+def consenting_contacts(
+    store: ReadModelStore, tenant_id: UUID, purpose: str, after: str, limit: int
+) -> list[dict[str, Any]]:
+    """Contacts rows (still sealed) whose consent for ``purpose`` is current, by id."""
+    return store.query(
+        "SELECT c.* FROM consents_view k JOIN contacts_view c ON c.id = k.contact_id"
+        " WHERE k.tenant_id = :tenant AND k.purpose = :purpose AND k.granted = 1"
+        " AND c.tenant_id = :tenant AND c.erased = 0 AND c.id > :after"
+        f" ORDER BY c.id LIMIT {int(limit) + 1}",
+        {"tenant": str(tenant_id), "purpose": purpose, "after": after},
+    )

@@ -1,0 +1,105 @@
+"""Consents and privacy-policy versions: the commands, over the event store."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from domain.consent import Acceptance, ConsentRecord, Decision
+from domain.policy import PolicyVersion, PrivacyPolicy, resolve_version, version_to_accept
+from service.errors import erased_is_gone
+
+if TYPE_CHECKING:
+    from service.crm import CRM
+
+
+class Consents:
+    """Grant, withdraw, accept a policy version; publish versions; look consents up."""
+
+    def __init__(self, crm: CRM) -> None:
+        self.crm = crm
+
+    def record(self, tenant_id: UUID, contact_id: UUID) -> ConsentRecord | None:
+        """The contact's consent record, ``None`` before its first decision."""
+        record_id = ConsentRecord.id_for(tenant_id, contact_id)
+        return self.crm.find(ConsentRecord, tenant_id, record_id)
+
+    def policy(self, tenant_id: UUID) -> PrivacyPolicy | None:
+        return self.crm.find(PrivacyPolicy, tenant_id, PrivacyPolicy.id_for(tenant_id))
+
+    def decide(
+        self,
+        tenant_id: UUID,
+        contact_id: UUID,
+        actor: str,
+        *,
+        purpose: str,
+        granted: bool,
+        policy_version: str | None,
+        source: str | None,
+    ) -> tuple[ConsentRecord, Decision]:
+        """Record a grant or a withdrawal, under the named or the current policy version."""
+        self.crm.live_contact(tenant_id, contact_id)
+        version = resolve_version(
+            self.policy(tenant_id), policy_version, self.crm.clock(), "policy_version"
+        )
+        record = self._record_or_new(tenant_id, contact_id, actor)
+        with erased_is_gone():
+            decision = record.decide(
+                purpose=purpose,
+                granted=granted,
+                actor=actor,
+                policy_version=version,
+                source=source,
+                sealer=self.crm.sealer,
+            )
+        self.crm.commit(record)
+        return record, decision
+
+    def accept_policy(
+        self,
+        tenant_id: UUID,
+        contact_id: UUID,
+        actor: str,
+        *,
+        policy_version: str | None,
+        source: str | None,
+    ) -> tuple[ConsentRecord, Acceptance]:
+        """Record that the subject accepted a published version (by default, the current)."""
+        self.crm.live_contact(tenant_id, contact_id)
+        version = version_to_accept(self.policy(tenant_id), policy_version, self.crm.clock())
+        record = self._record_or_new(tenant_id, contact_id, actor)
+        with erased_is_gone():
+            acceptance = record.accept_policy(
+                policy_version=version, actor=actor, source=source, sealer=self.crm.sealer
+            )
+        self.crm.commit(record)
+        return record, acceptance
+
+    def publish_policy(
+        self,
+        tenant_id: UUID,
+        actor: str,
+        *,
+        version: str,
+        effective_at: datetime | None,
+        document_url: str | None,
+        document_sha256: str | None,
+    ) -> PolicyVersion:
+        """Publish a version of the tenant's privacy policy, in force from ``effective_at``."""
+        policy = self.policy(tenant_id) or PrivacyPolicy.adopt(tenant_id=tenant_id, actor=actor)
+        published = policy.publish(
+            version=version,
+            actor=actor,
+            effective_at=effective_at or self.crm.clock(),
+            document_url=document_url,
+            document_sha256=document_sha256,
+        )
+        self.crm.commit(policy)
+        return published
+
+    def _record_or_new(self, tenant_id: UUID, contact_id: UUID, actor: str) -> ConsentRecord:
+        return self.record(tenant_id, contact_id) or ConsentRecord.open(
+            tenant_id=tenant_id, contact_id=contact_id, actor=actor
+        )

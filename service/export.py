@@ -1,0 +1,91 @@
+"""The subject's export (access request): everything held about one contact, decrypted.
+
+Machine-readable JSON: the contact's fields now and every change to them, consents and
+policy acceptances, service data, linked accounts, shares (with the values handed over)
+and the requests the subject made. Once the subject is erased there is nothing to export.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from domain.contact import PERSONAL_FIELDS, Contact
+from domain.values import utc_text
+from projections.activities import activities_of
+from projections.linked_accounts import linked_accounts_of
+from projections.requests import find_requests
+from projections.shares import find_shares
+from projections.store import ReadModelStore
+from service.views import (
+    activity_views,
+    consents_view,
+    linked_account_views,
+    request_view,
+    share_view,
+    shared_values,
+)
+
+if TYPE_CHECKING:
+    from service.crm import CRM
+
+EXPORT_FORMAT = "crm.subject-export.v1"
+
+
+def contact_history(crm: CRM, contact: Contact) -> list[dict[str, Any]]:
+    """Each stored change to the contact, with the values it set opened."""
+    tenant_id = UUID(contact.tenant_id)
+    changes = []
+    events: list[Any] = list(crm.repository.event_store.get(contact.id))
+    for event in events:
+        version = event.originator_version
+        sealed: dict[str, str] = getattr(event, "sealed", {})
+        values = crm.open_sealed(tenant_id, contact.id, contact.id, version, sealed)
+        changes.append(
+            {
+                "version": version,
+                "type": type(event).__qualname__,
+                "at": utc_text(event.timestamp),
+                "actor": getattr(event, "actor", None),
+                "set": values or {},
+                "cleared": list(getattr(event, "cleared", [])),
+            }
+        )
+    return changes
+
+
+def subject_export(
+    crm: CRM, store: ReadModelStore, tenant_id: UUID, contact_id: UUID
+) -> dict[str, Any]:
+    """The whole export; Gone (410) once the contact is erased, NotFound in another tenant."""
+    contact = crm.live_contact(tenant_id, contact_id)
+    fields = crm.open_contact(contact)
+    now = utc_text(crm.clock())
+    shares = find_shares(store, tenant_id, contact_id=contact_id)
+    shared = shared_values(crm, tenant_id, contact_id, shares)
+    return {
+        "format": EXPORT_FORMAT,
+        "generated_at": now,
+        "contact": {
+            "id": str(contact.id),
+            "version": contact.version,
+            "created_at": utc_text(contact.created_on),
+            "updated_at": utc_text(contact.modified_on),
+            **{field: fields.get(field) for field in PERSONAL_FIELDS},
+        },
+        "history": contact_history(crm, contact),
+        "consents": consents_view(crm, store, tenant_id, contact_id),
+        "activities": activity_views(
+            crm, tenant_id, contact_id, activities_of(store, tenant_id, contact_id, 0, None)
+        ),
+        "linked_accounts": linked_account_views(
+            crm, tenant_id, contact_id, linked_accounts_of(store, tenant_id, contact_id, 0, None)
+        ),
+        "shares": [
+            {**share_view(row), "shared": values}
+            for row, values in zip(shares, shared, strict=True)
+        ],
+        "requests": [
+            request_view(row, now) for row in find_requests(store, tenant_id, contact_id=contact_id)
+        ],
+    }

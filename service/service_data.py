@@ -1,0 +1,75 @@
+"""Service data (activities) and linked third-party accounts: the commands."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from domain.activity import Activity
+from domain.linked_account import LinkedAccount
+from service.errors import NotFound, erased_is_gone
+
+if TYPE_CHECKING:
+    from service.crm import CRM
+
+
+class ServiceData:
+    """Record what a subject did; link and unlink their third-party accounts."""
+
+    def __init__(self, crm: CRM) -> None:
+        self.crm = crm
+
+    def record_activity(
+        self,
+        tenant_id: UUID,
+        contact_id: UUID,
+        actor: str,
+        *,
+        kind: str,
+        occurred_at: datetime | None,
+        details: Mapping[str, object],
+    ) -> Activity:
+        self.crm.live_contact(tenant_id, contact_id)
+        with erased_is_gone():
+            activity = Activity.record(
+                tenant_id=tenant_id,
+                contact_id=contact_id,
+                actor=actor,
+                kind=kind,
+                occurred_at=occurred_at,
+                details=details,
+                sealer=self.crm.sealer,
+                now=self.crm.clock(),
+            )
+        self.crm.commit(activity)
+        return activity
+
+    def link_account(
+        self, tenant_id: UUID, contact_id: UUID, actor: str, *, provider: str, handle: str
+    ) -> LinkedAccount:
+        """Link an account: refused (409) without a current ``third_party_linking`` consent."""
+        self.crm.live_contact(tenant_id, contact_id)
+        with erased_is_gone():
+            link = LinkedAccount.link(
+                tenant_id=tenant_id,
+                contact_id=contact_id,
+                actor=actor,
+                provider=provider,
+                handle=handle,
+                consents=self.crm.consents.record(tenant_id, contact_id),
+                sealer=self.crm.sealer,
+            )
+        self.crm.commit(link)
+        return link
+
+    def unlink_account(
+        self, tenant_id: UUID, contact_id: UUID, link_id: UUID, actor: str
+    ) -> LinkedAccount:
+        link = self.crm.owned(LinkedAccount, tenant_id, link_id)
+        if link.contact_id != contact_id:
+            raise NotFound("no linked account with that id for this contact")
+        link.unlink(actor=actor)
+        self.crm.commit(link)
+        return link

@@ -1,0 +1,184 @@
+"""What the API shows of the privacy read models: rows made into views, with the sealed
+values opened by the subject's key, or ``None`` where the subject has been erased.
+
+Views are plain dicts; the API's response models give them their types.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import orjson
+
+from domain.activity import SEALED_FIELDS
+from domain.purposes import CATALOGUE
+from domain.request import OPEN_STATUSES
+from projections.consents import consent_events, current_consents
+from projections.store import ReadModelStore, sealed_cells
+
+if TYPE_CHECKING:
+    from service.crm import CRM
+
+
+def _opened(
+    crm: CRM,
+    tenant_id: UUID,
+    contact_id: UUID,
+    rows: list[dict[str, Any]],
+    aggregate_key: str,
+    version_key: str | None = None,
+) -> list[dict[str, Any]]:
+    """The sealed column of each row (all about one contact) opened, with one key lookup.
+
+    ``version_key`` names the column with the version of the event that sealed the values;
+    without it they were sealed by the aggregate's first event.
+    """
+    events = [
+        (
+            UUID(row[aggregate_key]),
+            row[version_key] if version_key else 1,
+            sealed_cells(row["sealed"]),
+        )
+        for row in rows
+    ]
+    return [values or {} for values in crm.open_many(tenant_id, contact_id, events)]
+
+
+def activity_views(
+    crm: CRM, tenant_id: UUID, contact_id: UUID, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": row["id"],
+            "contact_id": row["contact_id"],
+            "kind": row["kind"],
+            "occurred_at": row["occurred_at"],
+            "recorded_at": row["recorded_at"],
+            "recorded_by": row["recorded_by"],
+            **{field: values.get(field) for field in SEALED_FIELDS},
+        }
+        for row, values in zip(rows, _opened(crm, tenant_id, contact_id, rows, "id"), strict=True)
+    ]
+
+
+def linked_account_views(
+    crm: CRM, tenant_id: UUID, contact_id: UUID, rows: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": row["id"],
+            "contact_id": row["contact_id"],
+            "provider": row["provider"],
+            "handle": values.get("handle"),
+            "status": row["status"],
+            "version": row["version"],
+            "linked_at": row["linked_at"],
+            "linked_by": row["linked_by"],
+            "unlinked_at": row["unlinked_at"],
+            "unlinked_by": row["unlinked_by"],
+        }
+        for row, values in zip(rows, _opened(crm, tenant_id, contact_id, rows, "id"), strict=True)
+    ]
+
+
+def share_view(row: dict[str, Any]) -> dict[str, Any]:
+    """A share and its steps, without the shared values (only the subject's export has them)."""
+    return {
+        "id": row["id"],
+        "contact_id": row["contact_id"],
+        "recipient": row["recipient"],
+        "purpose": row["purpose"],
+        "fields": orjson.loads(row["fields"]),
+        "status": row["status"],
+        "agreement_ref": row["agreement_ref"],
+        "expires_at": row["expires_at"],
+        "version": row["version"],
+        "requested_at": row["requested_at"],
+        "updated_at": row["updated_at"],
+        "contact_erased": bool(row["contact_erased"]),
+        "history": [
+            {
+                "step": step["step"],
+                "version": step["version"],
+                "at": step["at"],
+                "actor": step["actor"],
+                "detail": orjson.loads(step["detail"]),
+            }
+            for step in row["steps"]
+        ],
+    }
+
+
+def shared_values(
+    crm: CRM, tenant_id: UUID, contact_id: UUID, shares: list[dict[str, Any]]
+) -> list[dict[str, Any] | None]:
+    """What each executed share of one contact handed over, opened for the subject's export."""
+    executed = [
+        next((step for step in share["steps"] if step["step"] == "executed"), None)
+        for share in shares
+    ]
+    steps = [step for step in executed if step is not None]
+    values = iter(_opened(crm, tenant_id, contact_id, steps, "share_id", "version"))
+    return [None if step is None else next(values) for step in executed]
+
+
+def request_view(row: dict[str, Any], now: str) -> dict[str, Any]:
+    """A request as queued; ``now`` (fixed-form UTC text) decides whether it is overdue."""
+    return {
+        "id": row["id"],
+        "contact_id": row["contact_id"],
+        "kind": row["kind"],
+        "requested_by": row["requested_by"],
+        "subject_is_minor": bool(row["subject_is_minor"]),
+        "status": row["status"],
+        "received_at": row["received_at"],
+        "due_at": row["due_at"],
+        "overdue": row["status"] in OPEN_STATUSES and row["due_at"] < now,
+        "closed_at": row["closed_at"],
+        "reason": row["reason"],
+        "erasure_id": row["erasure_id"],
+        "version": row["version"],
+    }
+
+
+def consents_view(
+    crm: CRM, store: ReadModelStore, tenant_id: UUID, contact_id: UUID
+) -> dict[str, Any]:
+    """Every consent purpose's current state, the whole history, and policy acceptances."""
+    latest = current_consents(store, tenant_id, contact_id)
+    current = [
+        {
+            "purpose": purpose.code,
+            "granted": bool(latest[purpose.code]["granted"]) if purpose.code in latest else False,
+            "policy_version": latest.get(purpose.code, {}).get("policy_version"),
+            "decided_at": latest.get(purpose.code, {}).get("at"),
+            "recorded_by": latest.get(purpose.code, {}).get("actor"),
+        }
+        for purpose in CATALOGUE
+        if purpose.requires_consent
+    ]
+    history: list[dict[str, Any]] = []
+    acceptances: list[dict[str, Any]] = []
+    rows = consent_events(store, tenant_id, contact_id)
+    sources = _opened(crm, tenant_id, contact_id, rows, "record_id", "version")
+    for row, values in zip(rows, sources, strict=True):
+        entry = {
+            "policy_version": row["policy_version"],
+            "source": values.get("source"),
+            "at": row["at"],
+            "recorded_by": row["actor"],
+        }
+        if row["kind"] == "policy_accepted":
+            acceptances.append(entry)
+        else:
+            history.append(
+                {"purpose": row["purpose"], "granted": row["kind"] == "granted", **entry}
+            )
+    return {
+        "contact_id": str(contact_id),
+        "current": current,
+        "history": history,
+        "policy_acceptances": acceptances,
+        "accepted_policy_version": acceptances[-1]["policy_version"] if acceptances else None,
+    }
