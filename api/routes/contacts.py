@@ -63,10 +63,10 @@ def _out(contact: Contact, opened: dict[str, Any]) -> ContactOut:
 def register_contact(
     body: ContactIn, response: Response, service: ServiceDep, caller: Writer
 ) -> ContactOut:
-    contact, _ = service.crm.register_contact(
+    contact, position = service.crm.register_contact(
         caller.tenant_id, caller.actor, body.model_dump(exclude_none=True)
     )
-    service.runner.catch_up()
+    service.read_your_writes(position)
     _etag(response, contact.version)
     response.headers["Location"] = f"/v1/contacts/{contact.id}"
     return _out(contact, service.crm.open_contact(contact))
@@ -95,14 +95,14 @@ def update_contact(
     caller: Writer,
     if_match: Annotated[str | None, Header()] = None,
 ) -> ContactOut:
-    contact, _ = service.crm.update_contact(
+    contact, position = service.crm.update_contact(
         caller.tenant_id,
         parse_id(contact_id),
         caller.actor,
         body.model_dump(exclude_unset=True),
         _expected_version(if_match),
     )
-    service.runner.catch_up()
+    service.read_your_writes(position)
     _etag(response, contact.version)
     return _out(contact, service.crm.open_contact(contact))
 
@@ -162,5 +162,5 @@ def erase_contact(
     certificate = service.crm.erase_contact(
         caller.tenant_id, parse_id(contact_id), caller.actor, body.reason, body.request_id
     )
-    service.runner.catch_up()
+    service.read_your_writes(certificate.ledger_position)
     return certificate.signed(service.signer)
