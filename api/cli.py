@@ -3,21 +3,46 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 
 import orjson
 
 from api.logs import configure
+from api.progress import ProgressBar
 from domain.errors import DomainError
-from service.bootstrap import Service, bootstrap
+from projections.follow import TRANSIENT, Follower, NotifyWaiter, PollingWaiter, Waiter, follow
+from service.bootstrap import Service, bootstrap, read_side
 from service.settings import Settings, SettingsError
 
 
-def _service() -> Service:
+def _settings() -> Settings:
     settings = Settings.from_env()
     configure(settings.log_level)
-    return bootstrap(settings)
+    return settings
+
+
+def _service() -> Service:
+    return bootstrap(_settings())
+
+
+def _waiter(service: Service, stop: threading.Event) -> Waiter:
+    """LISTEN/NOTIFY on PostgreSQL (wakes at once on a new event), polling on SQLite."""
+    channel = getattr(service.crm.recorder, "channel_name", None)
+    if channel and service.settings.database_url.startswith(("postgresql://", "postgres://")):
+        return NotifyWaiter(service.settings.database_url, channel, stop)
+    return PollingWaiter(stop)
+
+
+def _stop_on_signals() -> threading.Event:
+    """SIGTERM (docker stop) and SIGINT end the loop after the step in progress."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -33,6 +58,14 @@ def serve(args: argparse.Namespace) -> int:
     if args.print_admin_token:
         print(f"Platform admin token: {service.admin_token}", file=sys.stderr)
     print(f"API docs: {base}/docs   OpenAPI: {base}/openapi.json", file=sys.stderr)
+    follower = None
+    if service.settings.projections.inline:
+        # Commands apply projections as they answer; this catches what other processes wrote.
+        follower = Follower(
+            service.runner.catch_up,
+            lambda stop: _waiter(service, stop),
+            service.settings.projections.poll_interval,
+        ).start()
     try:
         uvicorn.run(
             create_app(service),
@@ -44,6 +77,8 @@ def serve(args: argparse.Namespace) -> int:
             ssl_keyfile=args.tls_key,
         )
     finally:
+        if follower is not None:
+            follower.close()
         service.close()
     return 0
 
@@ -73,6 +108,141 @@ def projections_catch_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def projections_rebuild(args: argparse.Namespace) -> int:
+    from projections.rebuild import rebuild, select
+
+    service = _service()
+    try:
+        chosen = select(service.runner.projections, args.name)
+        names = ", ".join(p.name for p in chosen)
+        started = time.monotonic()
+        reached = rebuild(
+            service.crm,
+            service.read_models,
+            chosen,
+            batch_size=service.settings.projections.batch_size,
+            progress=ProgressBar(f"rebuilding {names}"),
+        )
+    finally:
+        service.close()
+    elapsed = time.monotonic() - started
+    print(f"rebuilt {names} up to position {reached} in {elapsed:.1f}s; swapped in")
+    return 0
+
+
+def projections_run(args: argparse.Namespace) -> int:
+    if args.source == "kafka":
+        return _run_from_kafka()
+    service = _service()
+    stop = _stop_on_signals()
+    try:
+        follow(
+            service.runner.catch_up,
+            stop=stop,
+            waiter=_waiter(service, stop),
+            interval=service.settings.projections.poll_interval,
+            heartbeat=service.settings.projections.heartbeat_file,
+        )
+    finally:
+        service.close()
+    return 0
+
+
+def _run_from_kafka() -> int:
+    from kafka.errors import KafkaError
+
+    from projections.kafka_feed import KafkaFeed
+
+    settings = _settings()
+    side = read_side(settings)
+    feed = KafkaFeed(
+        side.read_models,
+        side.projections,
+        settings.kafka,
+        max_records=settings.projections.batch_size,
+    )
+    stop = _stop_on_signals()
+    timeout_ms = max(int(settings.projections.poll_interval * 1000), 100)
+    try:
+        follow(
+            lambda: feed.poll(timeout_ms),
+            stop=stop,
+            waiter=PollingWaiter(stop),
+            interval=settings.projections.poll_interval,
+            heartbeat=settings.projections.heartbeat_file,
+            transient=(*TRANSIENT, KafkaError, LookupError),
+            idle=lambda _: False,  # the poll itself waits for messages
+        )
+    finally:
+        feed.close()
+        side.close()
+    return 0
+
+
+def projections_status(args: argparse.Namespace) -> int:
+    service = _service()
+    try:
+        head = service.runner.head()
+        lag = service.runner.lag()
+        positions = service.runner.positions()
+        tracked = service.read_models.tracked()
+        limits = service.settings.projections
+    finally:
+        service.close()
+    report = {
+        "head": head,
+        "projections": {
+            name: {
+                "position": positions[name],
+                "lag_events": lag[name].events,
+                "lag_seconds": round(lag[name].seconds, 3),
+            }
+            for name in positions
+        },
+        "tracked": tracked,
+    }
+    print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    behind = any(
+        lg.events > limits.max_lag_events or lg.seconds > limits.max_lag_seconds
+        for lg in lag.values()
+    )
+    return 1 if args.check and behind else 0
+
+
+def relay(args: argparse.Namespace) -> int:
+    from projections.relay import BrokerUnavailable, Relay
+
+    service = _service()
+    if args.topic:
+        from dataclasses import replace
+
+        service.settings = replace(
+            service.settings, kafka=replace(service.settings.kafka, topic=args.topic)
+        )
+    publisher = Relay(
+        service.crm,
+        service.read_models,
+        service.settings.kafka,
+        batch_size=service.settings.projections.batch_size,
+    )
+    service.settings.kafka.client_options()  # fail fast when CRM_KAFKA_BOOTSTRAP is unset
+    stop = _stop_on_signals()
+    try:
+        follow(
+            publisher.pump,
+            stop=stop,
+            waiter=_waiter(service, stop),
+            interval=service.settings.projections.poll_interval,
+            heartbeat=service.settings.projections.heartbeat_file,
+            transient=(*TRANSIENT, BrokerUnavailable),
+            idle=lambda sent: sent == 0,
+        )
+    finally:
+        publisher.close()
+        service.close()
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="crm", description="Privacy-first CRM back end.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -99,6 +269,31 @@ def parser() -> argparse.ArgumentParser:
     )
     p = projections.add_parser("catch-up", help="apply every stored event not yet projected")
     p.set_defaults(run=projections_catch_up)
+    p = projections.add_parser(
+        "rebuild",
+        help="rebuild read models from position zero into fresh tables, then swap them in",
+    )
+    p.add_argument("name", nargs="?", help="one projection (default: all)")
+    p.set_defaults(run=projections_rebuild)
+    p = projections.add_parser("run", help="the projection worker: follow the log until stopped")
+    p.add_argument(
+        "--source",
+        choices=("db", "kafka"),
+        default="db",
+        help="read events from the database log (default) or from the Kafka topic",
+    )
+    p.set_defaults(run=projections_run)
+    p = projections.add_parser("status", help="positions and lag of every projection, as JSON")
+    p.add_argument(
+        "--check", action="store_true", help="exit 1 when a projection lags beyond the limits"
+    )
+    p.set_defaults(run=projections_status)
+
+    p = commands.add_parser(
+        "relay", help="publish every stored event, still sealed, to Kafka (runs until stopped)"
+    )
+    p.add_argument("--topic", help="the topic (default: CRM_KAFKA_TOPIC or crm.events)")
+    p.set_defaults(run=relay)
     return root
 
 
