@@ -33,7 +33,7 @@ def kafka_broker() -> Iterator[TansuBroker]:
     try:
         yield broker
     finally:
-        broker.stop()
+        broker.kill()
 
 
 def random_key() -> str:

