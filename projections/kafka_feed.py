@@ -96,6 +96,8 @@ class KafkaFeed:
                 self.settings.topic,
                 group_id=self.settings.group,
                 max_poll_interval_ms=self.settings.max_poll_interval_ms,
+                session_timeout_ms=self.settings.session_timeout_ms,
+                heartbeat_interval_ms=min(3000, self.settings.session_timeout_ms // 3),
                 **options,
             )
             return self._consumer

@@ -81,6 +81,7 @@ class KafkaSettings:
     replication: int = 1
     group: str = "crm-projections"
     max_poll_interval_ms: int = 300_000
+    session_timeout_ms: int = 45_000
     security_protocol: str = "PLAINTEXT"
     ssl_cafile: str | None = None
 
@@ -93,6 +94,7 @@ class KafkaSettings:
             replication=_int(env, "CRM_KAFKA_REPLICATION", 1, minimum=1),
             group=env.get("CRM_KAFKA_GROUP", "crm-projections"),
             max_poll_interval_ms=_int(env, "CRM_KAFKA_MAX_POLL_INTERVAL_MS", 300_000, minimum=1),
+            session_timeout_ms=_int(env, "CRM_KAFKA_SESSION_TIMEOUT_MS", 45_000, minimum=3),
             security_protocol=env.get("CRM_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper(),
             ssl_cafile=env.get("CRM_KAFKA_SSL_CAFILE") or None,
         )

@@ -65,6 +65,14 @@ def process_env(settings: Settings, extra: Mapping[str, str] | None = None) -> d
     }
     if settings.read_models_url:
         env["CRM_READ_MODELS_URL"] = settings.read_models_url
+    kafka = settings.kafka
+    if kafka.bootstrap:
+        env["CRM_KAFKA_BOOTSTRAP"] = kafka.bootstrap
+    env["CRM_KAFKA_TOPIC"] = kafka.topic
+    env["CRM_KAFKA_PARTITIONS"] = str(kafka.partitions)
+    env["CRM_KAFKA_GROUP"] = kafka.group
+    env["CRM_KAFKA_MAX_POLL_INTERVAL_MS"] = str(kafka.max_poll_interval_ms)
+    env["CRM_KAFKA_SESSION_TIMEOUT_MS"] = str(kafka.session_timeout_ms)
     env.update(extra or {})
     return env
 
