@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,11 +60,11 @@ class Api:
 
 
 @pytest.fixture
-def api_on(make_settings: Callable[[str], Settings]) -> Iterator[Callable[[str], Api]]:
+def api_on(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., Api]]:
     services: list[Service] = []
 
-    def make(backend: str) -> Api:
-        service = bootstrap(make_settings(backend))
+    def make(backend: str, extra: Mapping[str, str] | None = None) -> Api:
+        service = bootstrap(make_settings(backend, extra))
         services.append(service)
         return Api(TestClient(create_app(service), raise_server_exceptions=False), service)
 
