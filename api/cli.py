@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import orjson
 
@@ -213,19 +214,13 @@ def relay(args: argparse.Namespace) -> int:
     from projections.relay import BrokerUnavailable, Relay
 
     service = _service()
+    kafka = service.settings.kafka
     if args.topic:
-        from dataclasses import replace
-
-        service.settings = replace(
-            service.settings, kafka=replace(service.settings.kafka, topic=args.topic)
-        )
+        kafka = replace(kafka, topic=args.topic)
+    kafka.client_options()  # fail fast when CRM_KAFKA_BOOTSTRAP is unset
     publisher = Relay(
-        service.crm,
-        service.read_models,
-        service.settings.kafka,
-        batch_size=service.settings.projections.batch_size,
+        service.crm, service.read_models, kafka, batch_size=service.settings.projections.batch_size
     )
-    service.settings.kafka.client_options()  # fail fast when CRM_KAFKA_BOOTSTRAP is unset
     stop = _stop_on_signals()
     try:
         follow(

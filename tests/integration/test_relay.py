@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from projections.follow import PollingWaiter, follow
-from projections.messages import ORIGINATOR_ID
+from projections.messages import ORIGINATOR_ID, EventDecoder, Marker
 from projections.relay import BrokerUnavailable, Relay, RelayTimeouts
 from projections.store import ReadModelStore
 from service.bootstrap import Service, bootstrap
@@ -109,6 +109,30 @@ def test_no_personal_value_reaches_the_topic_in_plaintext(relay_service: Service
     ).lower()
     assert b"s1." in blob  # sealed tokens are there
     assert [f for f, v in PERSONAL.items() if v.lower().encode() in blob] == []
+
+
+def test_consumers_decode_the_topic_and_erased_subjects_come_back_as_markers(
+    relay_service: Service,
+) -> None:
+    service = relay_service
+    tenant, _ = service.crm.create_tenant("Toko")
+    kept, _ = service.crm.register_contact(tenant.id, "agent", {"full_name": "Putri Ayu"})
+    erased, _ = service.crm.register_contact(tenant.id, "agent", {"full_name": "Bayu Aji"})
+    service.crm.erase_contact(tenant.id, erased.id, "officer", "subject asked", None)
+    new_relay(service).catch_up()
+    records = consume(
+        service.settings.kafka.bootstrap or "", service.settings.kafka.topic, all_published(service)
+    )
+
+    decoder = EventDecoder(service.crm.sealer)  # needs the keystore, not the event store
+    personal = {
+        (event.aggregate_id, event.type): event.personal
+        for event in (decoder.decode(r) for r in records)
+    }
+
+    assert personal[(kept.id, "Contact.Registered")] == {"full_name": "Putri Ayu"}
+    assert personal[(erased.id, "Contact.Registered")] == {"full_name": Marker.ERASED}
+    assert personal[(erased.id, "Contact.Erased")] == {}
 
 
 def test_relay_republishes_an_unrecorded_batch_after_a_crash_and_skips_recorded_ones(
