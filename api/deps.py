@@ -73,7 +73,7 @@ def authenticate(request: Request, service: ServiceDep) -> Principal | None:
     principal = _lookup(service, token)
     if principal is None:
         # A token issued by another process may not be projected here yet.
-        service.runner.catch_up()
+        service.read_your_writes(service.runner.head())
         principal = _lookup(service, token)
     if principal is None:
         raise ProblemError(

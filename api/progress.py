@@ -1,4 +1,4 @@
-"""A dependency-free progress bar for long CLI commands, drawn on stderr."""
+"""A one-line progress bar on stderr for long operator commands (no dependency needed)."""
 
 from __future__ import annotations
 
@@ -8,30 +8,34 @@ from typing import TextIO
 
 
 class ProgressBar:
-    """``[#####.....]  5,000/10,000  12,345/s`` redrawn in place at most ten times a second."""
+    """Redraws one line on a terminal; elsewhere (logs, CI) prints a line at most every
+    ``every`` seconds, and always the last one."""
 
     def __init__(
-        self, total: int, label: str, stream: TextIO = sys.stderr, width: int = 30
+        self, label: str, stream: TextIO | None = None, width: int = 30, every: float = 1.0
     ) -> None:
-        self.total = max(total, 1)
         self.label = label
-        self.stream = stream
+        self.stream = stream or sys.stderr
         self.width = width
+        self.every = every
         self.started = time.monotonic()
-        self._drawn = 0.0
+        self._last_print = 0.0
+        self._tty = self.stream.isatty()
 
-    def update(self, done: int, *, force: bool = False) -> None:
+    def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
-        if not force and now - self._drawn < 0.1:
+        final = done >= total
+        if not self._tty and not final and now - self._last_print < self.every:
             return
-        self._drawn = now
-        filled = int(self.width * min(done, self.total) / self.total)
-        rate = done / max(now - self.started, 1e-9)
-        bar = "#" * filled + "." * (self.width - filled)
-        self.stream.write(f"\r{self.label} [{bar}] {done:,}/{self.total:,} {rate:,.0f}/s")
-        self.stream.flush()
-
-    def finish(self, done: int) -> None:
-        self.update(done, force=True)
-        self.stream.write("\n")
+        self._last_print = now
+        fraction = 1.0 if total <= 0 else min(done / total, 1.0)
+        filled = int(fraction * self.width)
+        rate = done / max(now - self.started, 1e-6)
+        line = (
+            f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {fraction:4.0%}"
+            f"  {done}/{total} events  {rate:,.0f}/s"
+        )
+        self.stream.write(("\r" + line) if self._tty else line + "\n")
+        if self._tty and final:
+            self.stream.write("\n")
         self.stream.flush()

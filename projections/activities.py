@@ -11,6 +11,7 @@ from uuid import UUID
 from domain.activity import Activity
 from domain.contact import Contact
 from domain.values import utc_text
+from projections.fence import fence, fence_schema, unless_erased
 from projections.runner import Projection
 from projections.store import ReadModelStore, Write, sealed_json
 
@@ -28,6 +29,7 @@ SCHEMA = [
     )""",
     "CREATE INDEX IF NOT EXISTS activities_view_subject"
     " ON activities_view (tenant_id, contact_id, position)",
+    fence_schema("activities"),
 ]
 
 
@@ -41,8 +43,9 @@ class ActivitiesProjection(Projection):
                 (
                     "INSERT INTO activities_view (id, tenant_id, contact_id, kind, occurred_at,"
                     " recorded_at, recorded_by, sealed, position) VALUES (:id, :tenant_id,"
-                    " :contact_id, :kind, :occurred_at, :recorded_at, :recorded_by, :sealed,"
-                    " :position)",
+                    " :contact_id, :kind, :occurred_at, :recorded_at, :recorded_by, "
+                    + unless_erased("activities", ":sealed")
+                    + ", :position)",
                     {
                         "id": str(event.originator_id),
                         "tenant_id": event.tenant_id,
@@ -58,10 +61,11 @@ class ActivitiesProjection(Projection):
             ]
         if isinstance(event, Contact.Erased):
             return [
+                fence("activities", str(event.originator_id)),
                 (
                     "UPDATE activities_view SET sealed = NULL WHERE contact_id = :id",
                     {"id": str(event.originator_id)},
-                )
+                ),
             ]
         return []
 

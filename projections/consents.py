@@ -13,6 +13,7 @@ from uuid import UUID
 from domain.consent import ConsentRecord
 from domain.contact import Contact
 from domain.values import utc_text
+from projections.fence import fence, fence_schema, unless_erased
 from projections.runner import Projection
 from projections.store import ReadModelStore, Write, sealed_json
 
@@ -45,6 +46,7 @@ SCHEMA = [
     )""",
     "CREATE INDEX IF NOT EXISTS consents_view_purpose"
     " ON consents_view (tenant_id, purpose, granted, contact_id)",
+    fence_schema("consents"),
 ]
 
 _KINDS: dict[type[Any], str] = {
@@ -67,10 +69,11 @@ class ConsentsProjection(Projection):
             return writes
         if isinstance(event, Contact.Erased):
             return [
+                fence("consents", str(event.originator_id)),
                 (
                     "UPDATE consent_events_view SET sealed = NULL WHERE contact_id = :id",
                     {"id": str(event.originator_id)},
-                )
+                ),
             ]
         return []
 
@@ -79,7 +82,7 @@ class ConsentsProjection(Projection):
             "INSERT INTO consent_events_view (position, tenant_id, contact_id, record_id,"
             " version, kind, purpose, policy_version, actor, at, sealed) VALUES (:position,"
             " :tenant_id, :contact_id, :record_id, :version, :kind, :purpose,"
-            " :policy_version, :actor, :at, :sealed)",
+            " :policy_version, :actor, :at, " + unless_erased("consents", ":sealed") + ")",
             {
                 "position": position,
                 "tenant_id": event.tenant_id,

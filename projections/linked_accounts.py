@@ -8,6 +8,7 @@ from uuid import UUID
 from domain.contact import Contact
 from domain.linked_account import LinkedAccount
 from domain.values import utc_text
+from projections.fence import fence, fence_schema, unless_erased
 from projections.runner import Projection
 from projections.store import ReadModelStore, Write, sealed_json
 
@@ -28,6 +29,7 @@ SCHEMA = [
     )""",
     "CREATE INDEX IF NOT EXISTS linked_accounts_view_subject"
     " ON linked_accounts_view (tenant_id, contact_id, position)",
+    fence_schema("linked_accounts"),
 ]
 
 
@@ -41,8 +43,9 @@ class LinkedAccountsProjection(Projection):
                 (
                     "INSERT INTO linked_accounts_view (id, tenant_id, contact_id, provider,"
                     " status, version, linked_at, linked_by, sealed, position) VALUES (:id,"
-                    " :tenant_id, :contact_id, :provider, 'linked', 1, :at, :actor, :sealed,"
-                    " :position)",
+                    " :tenant_id, :contact_id, :provider, 'linked', 1, :at, :actor, "
+                    + unless_erased("linked_accounts", ":sealed")
+                    + ", :position)",
                     {
                         "id": str(event.originator_id),
                         "tenant_id": event.tenant_id,
@@ -70,10 +73,11 @@ class LinkedAccountsProjection(Projection):
             ]
         if isinstance(event, Contact.Erased):
             return [
+                fence("linked_accounts", str(event.originator_id)),
                 (
                     "UPDATE linked_accounts_view SET sealed = NULL WHERE contact_id = :id",
                     {"id": str(event.originator_id)},
-                )
+                ),
             ]
         return []
 

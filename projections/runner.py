@@ -1,27 +1,45 @@
 """The projection runner: reads the notification log once per batch, feeds every projection.
 
 Each projection keeps its own tracking position, so one can be rebuilt (or lag) without
-the others. ``catch_up`` is safe to call from several threads and processes at once.
+the others. ``catch_up`` is safe to call from several threads and processes at once: each
+batch commits with a compare-and-set of its projection's position, so an event is applied
+exactly once whoever gets there first. Events can also arrive from elsewhere (the Kafka
+topic): :func:`apply_batch` is the one place either source applies a batch.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from projections.store import ReadModelStore, Write
+from projections.store import ReadModelStore, StaleBatch, Write
 
 log = logging.getLogger("crm.projections")
 
+_CREATE_TABLE = re.compile(r"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?(\w+)", re.I)
+_CREATE_INDEX = re.compile(
+    r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?(\w+)", re.I
+)
+
+Progress = Callable[[int], None]
+
 
 class Projection(ABC):
-    """Turns one stored event into read-model writes. Pure: no I/O of its own."""
+    """Turns one stored event into read-model writes. Pure: no I/O of its own.
+
+    ``schema`` creates the projection's tables and indexes; a rebuild creates them again
+    under other names and rewrites the statements from ``writes_for`` to match, so table
+    names must appear in the SQL as whole words (``contacts_view``, not built by pieces).
+    """
 
     name: str
     schema: Sequence[str]
@@ -29,6 +47,25 @@ class Projection(ABC):
     @abstractmethod
     def writes_for(self, event: Any, position: int) -> list[Write]:
         """The statements that bring this read model up to date with ``event``."""
+
+    @property
+    def tables(self) -> list[str]:
+        """The tables this projection owns, as its schema creates them."""
+        return [m.group(1) for s in self.schema if (m := _CREATE_TABLE.match(s))]
+
+    @property
+    def indexes(self) -> list[str]:
+        """The named indexes its schema creates."""
+        return [m.group(1) for s in self.schema if (m := _CREATE_INDEX.match(s))]
+
+
+@dataclass(frozen=True)
+class Lag:
+    """How far a projection is behind the log: events not yet applied, and the age in
+    seconds of the oldest of them (0 when caught up)."""
+
+    events: int
+    seconds: float
 
 
 class ProjectionRunner:
@@ -53,12 +90,15 @@ class ProjectionRunner:
     def head(self) -> int:
         return self.app.recorder.max_notification_id() or 0
 
-    def catch_up(self) -> int:
-        """Apply everything in the log not yet applied; return the lowest position reached."""
+    def catch_up(self, progress: Progress | None = None) -> int:
+        """Apply everything in the log not yet applied; return the lowest position reached.
+
+        ``progress`` is called with that position after every batch.
+        """
         with self._lock:
             while True:
                 positions = self.positions()
-                start = min(positions.values()) + 1
+                start = min(positions.values(), default=0) + 1
                 notifications = self.app.recorder.select_notifications(
                     start=start, limit=self.batch_size
                 )
@@ -66,20 +106,66 @@ class ProjectionRunner:
                     return start - 1
                 events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
                 for projection in self.projections:
-                    self._apply(projection, positions[projection.name], events)
+                    apply_batch(
+                        self.store, projection, projection.name, positions[projection.name], events
+                    )
+                if progress is not None:
+                    progress(min(self.positions().values(), default=0))
 
-    def _apply(self, projection: Projection, position: int, events: list[tuple[int, Any]]) -> None:
-        writes: list[Write] = []
-        last = position
-        for notification_id, event in events:
-            if notification_id <= position:
-                continue
-            writes.extend(projection.writes_for(event, notification_id))
-            last = notification_id
-        if last == position:
-            return
-        try:
-            self.store.apply(Tracking(projection.name, last), writes)
-        except IntegrityError:
-            # Another process applied this batch first; its writes are the same as ours.
-            log.debug("projection %s: batch up to %s already applied", projection.name, last)
+    def lag(self) -> dict[str, Lag]:
+        """Per projection, how far behind the log head it is."""
+        head = self.head()
+        ages: dict[int, float] = {}
+        result = {}
+        for name, position in self.positions().items():
+            behind = max(head - position, 0)
+            if behind and position not in ages:
+                ages[position] = self._age_of(position + 1)
+            result[name] = Lag(behind, ages.get(position, 0.0) if behind else 0.0)
+        return result
+
+    def _age_of(self, position: int) -> float:
+        found = self.app.recorder.select_notifications(start=position, limit=1)
+        if not found:
+            return 0.0
+        timestamp = getattr(self.app.mapper.to_domain_event(found[0]), "timestamp", None)
+        if not isinstance(timestamp, datetime):
+            return 0.0
+        return max((datetime.now(UTC) - timestamp).total_seconds(), 0.0)
+
+
+def apply_batch(
+    store: ReadModelStore,
+    projection: Projection,
+    tracking_name: str,
+    position: int,
+    events: Sequence[tuple[int, Any]],
+) -> int:
+    """Apply the events after ``position`` in one transaction that moves ``tracking_name``
+    from ``position`` to the last of them; return the position the projection is at.
+
+    Events at or below the position (or below one applied earlier in the batch) are
+    skipped, so a batch may hold repeats, as a redelivered Kafka partition does. If
+    another runner moved the position first, nothing is written.
+    """
+    writes: list[Write] = []
+    last = position
+    for notification_id, event in events:
+        if notification_id <= last:
+            continue
+        writes.extend(projection.writes_for(event, notification_id))
+        last = notification_id
+    if last == position:
+        return position
+    try:
+        store.apply(Tracking(tracking_name, last), writes, previous=position)
+    except StaleBatch:
+        log.debug("projection %s: batch after %s already applied", tracking_name, position)
+        return store.max_tracking_id(tracking_name) or 0
+    except IntegrityError:
+        now = store.max_tracking_id(tracking_name) or 0
+        if now == position:
+            raise  # nobody else moved the position: the writes themselves are wrong
+        log.debug("projection %s: raced past %s", tracking_name, position)
+        return now
+    return last

@@ -15,6 +15,7 @@ import orjson
 from domain.contact import Contact
 from domain.share import DataShare
 from domain.values import utc_text
+from projections.fence import erased_flag, fence, fence_schema, unless_erased
 from projections.runner import Projection
 from projections.store import ReadModelStore, Write, sealed_json
 
@@ -50,6 +51,7 @@ SCHEMA = [
         sealed TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS share_steps_view_share ON share_steps_view (share_id, position)",
+    fence_schema("shares"),
 ]
 
 _STEPS: dict[type[Any], str] = {
@@ -84,6 +86,7 @@ class SharesProjection(Projection):
         if isinstance(event, Contact.Erased):
             params = {"id": str(event.originator_id)}
             return [
+                fence("shares", str(event.originator_id)),
                 ("UPDATE shares_view SET contact_erased = 1 WHERE contact_id = :id", params),
                 ("UPDATE share_steps_view SET sealed = NULL WHERE contact_id = :id", params),
             ]
@@ -94,9 +97,9 @@ class SharesProjection(Projection):
         if isinstance(event, DataShare.Requested):
             return (
                 "INSERT INTO shares_view (id, tenant_id, contact_id, recipient, purpose, fields,"
-                " status, version, requested_at, updated_at, position) VALUES (:id, :tenant_id,"
-                " :contact_id, :recipient, :purpose, :fields, 'requested', 1, :at, :at,"
-                " :position)",
+                " status, version, requested_at, updated_at, position, contact_erased) VALUES"
+                " (:id, :tenant_id, :contact_id, :recipient, :purpose, :fields, 'requested', 1,"
+                " :at, :at, :position, " + erased_flag("shares") + ")",
                 {
                     "id": str(event.originator_id),
                     "tenant_id": event.tenant_id,
@@ -124,7 +127,9 @@ class SharesProjection(Projection):
         return (
             "INSERT INTO share_steps_view (position, share_id, tenant_id, contact_id, version,"
             " step, actor, at, detail, sealed) VALUES (:position, :share_id, :tenant_id,"
-            " :contact_id, :version, :step, :actor, :at, :detail, :sealed)",
+            " :contact_id, :version, :step, :actor, :at, :detail, "
+            + unless_erased("shares", ":sealed")
+            + ")",
             {
                 "position": position,
                 "share_id": str(event.originator_id),

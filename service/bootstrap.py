@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -38,6 +41,39 @@ from service.settings import Settings, SettingsError
 from storage.ledger import CheckpointPolicy, LedgerWriter
 from storage.sql import SqlDatabase, open_database
 
+log = logging.getLogger("crm.service")
+
+
+@dataclass
+class ReadSide:
+    """What maintaining read models needs: keys for blind indexes, projections, their store.
+    A Kafka-fed projection worker builds only this, never touching the event store."""
+
+    keystore: SqlKeystore
+    keystore_db: SqlDatabase
+    sealer: SubjectSealer
+    blind_index: BlindIndex
+    projections: list[Projection]
+    read_models: ReadModelStore
+
+    def close(self) -> None:
+        self.keystore_db.close()
+        close = getattr(getattr(self.read_models, "datastore", None), "close", None)
+        if close is not None:
+            close()
+
+
+@dataclass
+class ReadYourWrites:
+    """Counts answers given before the read models reached the command's position."""
+
+    timeouts: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def timed_out(self) -> None:
+        with self._lock:
+            self.timeouts += 1
+
 
 @dataclass
 class Service:
@@ -54,6 +90,35 @@ class Service:
     ledger_signer: Signer
     blind_index: BlindIndex
     admin_token: str
+    read_your_writes_stats: ReadYourWrites = field(default_factory=ReadYourWrites)
+
+    def read_your_writes(self, position: int) -> bool:
+        """Make the read models reflect the log up to ``position`` before answering.
+
+        Inline, this process applies the projections itself. Otherwise the projection
+        worker does, and this waits for it until ``CRM_READ_YOUR_WRITES_TIMEOUT``; on
+        timeout it answers anyway (the command did succeed), logs, counts it in
+        ``/metrics`` and returns False.
+        """
+        if self.settings.projections.inline:
+            self.runner.catch_up()
+            return True
+        deadline = time.monotonic() + self.settings.projections.read_your_writes_timeout
+        pause = 0.005
+        while min(self.runner.positions().values(), default=position) < position:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.read_your_writes_stats.timed_out()
+                log.warning("read models behind the command", extra={"position": position})
+                return False
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, 0.1)
+        return True
+
+    def settle(self) -> bool:
+        """Read-your-writes for a command whose position the caller does not hold: wait for
+        the read models to reach the log's current head (which includes the command)."""
+        return self.read_your_writes(self.crm.recorder.max_notification_id() or 0)
 
     def close(self) -> None:
         self.crm.close()
@@ -106,14 +171,24 @@ def event_store_env(url: str) -> dict[str, str]:
     raise SettingsError("CRM_DATABASE_URL must start with sqlite:/// or postgresql://")
 
 
+def read_models_url(settings: Settings) -> str:
+    """``CRM_READ_MODELS_URL``, or beside the event store: a sibling SQLite file, or the
+    same PostgreSQL database."""
+    if settings.read_models_url:
+        return settings.read_models_url
+    url = settings.database_url
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        return f"sqlite:///{path.with_name(path.stem + '-views' + (path.suffix or '.db'))}"
+    return url
+
+
 def read_model_store(url: str, schema: list[str]) -> ReadModelStore:
-    """Read models beside the event store: a sibling SQLite file, or the same PostgreSQL db."""
+    """The read models' database (``sqlite:///file`` or ``postgresql://``), tables created."""
     env = event_store_env(url)
     store: ReadModelStore
     if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
-        path = Path(env["SQLITE_DBNAME"])
-        views = path.with_name(path.stem + "-views" + (path.suffix or ".db"))
-        store = SQLiteReadModels(SQLiteDatastore(str(views), lock_timeout=30), schema)
+        store = SQLiteReadModels(SQLiteDatastore(env["SQLITE_DBNAME"], lock_timeout=30), schema)
     else:
         datastore = PostgresDatastore(
             dbname=env["POSTGRES_DBNAME"],
@@ -141,31 +216,13 @@ def key_encryption_key(settings: Settings) -> LocalKeyEncryptionKey:
     return LocalKeyEncryptionKey(_key(settings.kek, settings.kek_file, "CRM_KEK"), tuple(previous))
 
 
-def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
-    """Build the service; ``clock`` is replaced only by tests that move time (deadlines)."""
+def read_side(settings: Settings) -> ReadSide:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     kek = key_encryption_key(settings)
     keystore_db = open_database(settings.keystore_url)
     keystore = SqlKeystore(keystore_db, kek)
     keystore.create_tables()
     sealer = SubjectSealer(keystore)
-    ledger_signer = Signer(
-        _key(
-            settings.ledger_signing_key, settings.ledger_signing_key_file, "CRM_LEDGER_SIGNING_KEY"
-        )
-    )
-    ledger = LedgerWriter(
-        ledger_signer,
-        CheckpointPolicy(settings.checkpoint_every_events, settings.checkpoint_every_seconds),
-    )
-    crm = CRM(
-        event_store_env(settings.database_url),
-        sealer,
-        keystore,
-        ledger,
-        group_commit=settings.group_commit,
-        clock=clock,
-    )
     blind_index = BlindIndex(_key(settings.index_key, settings.index_key_file, "CRM_INDEX_KEY"))
     projections: list[Projection] = [
         PrincipalsProjection(),
@@ -180,18 +237,43 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         RequestsProjection(),
     ]
     read_models = read_model_store(
-        settings.database_url, [s for p in projections for s in p.schema]
+        read_models_url(settings), [s for p in projections for s in p.schema]
+    )
+    return ReadSide(keystore, keystore_db, sealer, blind_index, projections, read_models)
+
+
+def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
+    """Build the service; ``clock`` is replaced only by tests that move time (deadlines)."""
+    side = read_side(settings)
+    ledger_signer = Signer(
+        _key(
+            settings.ledger_signing_key, settings.ledger_signing_key_file, "CRM_LEDGER_SIGNING_KEY"
+        )
+    )
+    ledger = LedgerWriter(
+        ledger_signer,
+        CheckpointPolicy(settings.checkpoint_every_events, settings.checkpoint_every_seconds),
+    )
+    crm = CRM(
+        event_store_env(settings.database_url),
+        side.sealer,
+        side.keystore,
+        ledger,
+        group_commit=settings.group_commit,
+        clock=clock,
     )
     return Service(
         settings=settings,
         crm=crm,
-        keystore=keystore,
-        keystore_db=keystore_db,
-        read_models=read_models,
-        runner=ProjectionRunner(crm, read_models, projections),
-        erasures=ErasureScheduler(crm, read_models),
+        keystore=side.keystore,
+        keystore_db=side.keystore_db,
+        read_models=side.read_models,
+        runner=ProjectionRunner(
+            crm, side.read_models, side.projections, batch_size=settings.projections.batch_size
+        ),
+        erasures=ErasureScheduler(crm, side.read_models),
         signer=Signer(_key(settings.signing_key, settings.signing_key_file, "CRM_SIGNING_KEY")),
         ledger_signer=ledger_signer,
-        blind_index=blind_index,
+        blind_index=side.blind_index,
         admin_token=_admin_token(settings),
     )

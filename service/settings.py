@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -15,6 +15,104 @@ DEFAULT_DATA_DIR = "./var"
 
 class SettingsError(ValueError):
     """A configuration value is missing or malformed; the message names the variable."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    try:
+        value = int(env.get(name, str(default)))
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    try:
+        value = float(env.get(name, str(default)))
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds") from None
+    if value < 0:
+        raise SettingsError(f"{name} must not be negative")
+    return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    text = env.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false")
+
+
+@dataclass(frozen=True)
+class ProjectionSettings:
+    """Who applies projections, how fast, and how much lag still counts as ready."""
+
+    inline: bool = True
+    read_your_writes_timeout: float = 5.0
+    max_lag_events: int = 1000
+    max_lag_seconds: float = 30.0
+    batch_size: int = 500
+    poll_interval: float = 0.5
+    heartbeat_file: Path | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ProjectionSettings:
+        heartbeat = env.get("CRM_HEARTBEAT_FILE") or None
+        return cls(
+            inline=_flag(env, "CRM_PROJECTIONS_INLINE", True),
+            read_your_writes_timeout=_seconds(env, "CRM_READ_YOUR_WRITES_TIMEOUT", 5.0),
+            max_lag_events=_int(env, "CRM_PROJECTION_MAX_LAG_EVENTS", 1000),
+            max_lag_seconds=_seconds(env, "CRM_PROJECTION_MAX_LAG_SECONDS", 30.0),
+            batch_size=_int(env, "CRM_PROJECTION_BATCH_SIZE", 500, minimum=1),
+            poll_interval=_seconds(env, "CRM_POLL_INTERVAL", 0.5),
+            heartbeat_file=Path(heartbeat) if heartbeat else None,
+        )
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Where the relay publishes and the Kafka-fed projections consume."""
+
+    bootstrap: str | None = None
+    topic: str = "crm.events"
+    partitions: int = 6
+    replication: int = 1
+    group: str = "crm-projections"
+    max_poll_interval_ms: int = 300_000
+    session_timeout_ms: int = 45_000
+    security_protocol: str = "PLAINTEXT"
+    ssl_cafile: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> KafkaSettings:
+        return cls(
+            bootstrap=env.get("CRM_KAFKA_BOOTSTRAP") or None,
+            topic=env.get("CRM_KAFKA_TOPIC", "crm.events"),
+            partitions=_int(env, "CRM_KAFKA_PARTITIONS", 6, minimum=1),
+            replication=_int(env, "CRM_KAFKA_REPLICATION", 1, minimum=1),
+            group=env.get("CRM_KAFKA_GROUP", "crm-projections"),
+            max_poll_interval_ms=_int(env, "CRM_KAFKA_MAX_POLL_INTERVAL_MS", 300_000, minimum=1),
+            session_timeout_ms=_int(env, "CRM_KAFKA_SESSION_TIMEOUT_MS", 45_000, minimum=3),
+            security_protocol=env.get("CRM_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper(),
+            ssl_cafile=env.get("CRM_KAFKA_SSL_CAFILE") or None,
+        )
+
+    def client_options(self) -> dict[str, object]:
+        """Connection options shared by the producer, consumer and admin clients."""
+        if self.bootstrap is None:
+            raise SettingsError("CRM_KAFKA_BOOTSTRAP is not set")
+        options: dict[str, object] = {
+            "bootstrap_servers": self.bootstrap.split(","),
+            "security_protocol": self.security_protocol,
+        }
+        if self.ssl_cafile:
+            options["ssl_cafile"] = self.ssl_cafile
+        return options
 
 
 @dataclass(frozen=True)
@@ -39,6 +137,9 @@ class Settings:
     group_commit: bool
     max_body_bytes: int
     log_level: str
+    read_models_url: str | None = None
+    projections: ProjectionSettings = field(default_factory=ProjectionSettings)
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -70,6 +171,9 @@ class Settings:
             group_commit=env.get("CRM_GROUP_COMMIT", "on").lower() not in ("off", "0", "false"),
             max_body_bytes=max_body,
             log_level=env.get("CRM_LOG_LEVEL", "INFO").upper(),
+            read_models_url=env.get("CRM_READ_MODELS_URL") or None,
+            projections=ProjectionSettings.from_env(env),
+            kafka=KafkaSettings.from_env(env),
         )
 
 

@@ -14,10 +14,13 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+
+from service.settings import Settings
 
 PG_BIN_CANDIDATES = [Path("/usr/lib/postgresql/15/bin"), Path("/usr/local/pgsql/bin")]
 
@@ -37,6 +40,41 @@ def wait_for_port(port: int, deadline_s: float) -> None:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {deadline_s}s")
+
+
+def wait_until(condition: Callable[[], bool], deadline_s: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``deadline_s``."""
+    deadline = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not reached after {deadline_s}s")
+        time.sleep(0.02)
+
+
+def process_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment that makes a ``crm`` process use the same deployment as ``settings``."""
+    env = {
+        **os.environ,
+        "CRM_DATA_DIR": str(settings.data_dir),
+        "CRM_DATABASE_URL": settings.database_url,
+        "CRM_KEYSTORE_URL": settings.keystore_url,
+        "CRM_KEK": settings.kek or "",
+        "CRM_INDEX_KEY": settings.index_key or "",
+        "CRM_SIGNING_KEY": settings.signing_key or "",
+        "CRM_ADMIN_TOKEN": settings.admin_token or "",
+    }
+    if settings.read_models_url:
+        env["CRM_READ_MODELS_URL"] = settings.read_models_url
+    kafka = settings.kafka
+    if kafka.bootstrap:
+        env["CRM_KAFKA_BOOTSTRAP"] = kafka.bootstrap
+    env["CRM_KAFKA_TOPIC"] = kafka.topic
+    env["CRM_KAFKA_PARTITIONS"] = str(kafka.partitions)
+    env["CRM_KAFKA_GROUP"] = kafka.group
+    env["CRM_KAFKA_MAX_POLL_INTERVAL_MS"] = str(kafka.max_poll_interval_ms)
+    env["CRM_KAFKA_SESSION_TIMEOUT_MS"] = str(kafka.session_timeout_ms)
+    env.update(extra or {})
+    return env
 
 
 def _pg_bindir() -> Path:
@@ -213,6 +251,11 @@ class TansuBroker:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    def kill(self) -> None:
+        """A crash: no graceful shutdown (which waits seconds for connected clients)."""
+        self.process.kill()
+        self.process.wait()
 
 
 def tansu_binary() -> Path:

@@ -153,7 +153,7 @@ def erasure_certificate(
 def cancel_erasure(erasure_id: str, service: ServiceDep, caller: Officer) -> ScheduledErasureOut:
     """Cancel a scheduled erasure before it runs."""
     cancelled = service.erasures.cancel(caller.tenant_id, parse_id(erasure_id), caller.actor)
-    service.runner.catch_up()
+    service.settle()
     return ScheduledErasureOut(**vars(cancelled))
 
 

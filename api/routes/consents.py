@@ -51,7 +51,7 @@ def decide_consent(
         policy_version=body.policy_version,
         source=body.source,
     )
-    service.runner.catch_up()
+    service.settle()
     return ConsentOut(
         contact_id=str(subject),
         purpose=decision.purpose,
@@ -93,7 +93,7 @@ def accept_policy(
         policy_version=body.policy_version,
         source=body.source,
     )
-    service.runner.catch_up()
+    service.settle()
     return AcceptanceOut(
         policy_version=acceptance.policy_version,
         source=body.source.strip() if body.source is not None else None,

@@ -54,10 +54,10 @@ def _out(contact: Contact, opened: dict[str, Any]) -> ContactOut:
 def register_contact(
     body: ContactIn, response: Response, service: ServiceDep, caller: Writer
 ) -> ContactOut:
-    contact, _ = service.crm.register_contact(
+    contact, position = service.crm.register_contact(
         caller.tenant_id, caller.actor, body.model_dump(exclude_none=True)
     )
-    service.runner.catch_up()
+    service.read_your_writes(position)
     _etag(response, contact.version)
     response.headers["Location"] = f"/v1/contacts/{contact.id}"
     return _out(contact, service.crm.open_contact(contact))
@@ -86,14 +86,14 @@ def update_contact(
     caller: Writer,
     expected_version: IfMatch,
 ) -> ContactOut:
-    contact, _ = service.crm.update_contact(
+    contact, position = service.crm.update_contact(
         caller.tenant_id,
         parse_id(contact_id),
         caller.actor,
         body.model_dump(exclude_unset=True),
         expected_version,
     )
-    service.runner.catch_up()
+    service.read_your_writes(position)
     _etag(response, contact.version)
     return _out(contact, service.crm.open_contact(contact))
 
@@ -165,11 +165,11 @@ def erase_contact(
             body.request_id,
             timedelta(hours=body.grace_period_hours),
         )
-        service.runner.catch_up()
+        service.settle()
         response.status_code = 202
         return ScheduledErasureOut(**vars(scheduled))
     certificate = service.crm.erase_contact(
         caller.tenant_id, subject, caller.actor, body.reason, body.request_id
     )
-    service.runner.catch_up()
+    service.read_your_writes(certificate.ledger_position)
     return certificate.signed(service.signer)

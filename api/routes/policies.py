@@ -56,7 +56,7 @@ def publish_policy(
         document_url=body.document_url,
         document_sha256=body.document_sha256,
     )
-    service.runner.catch_up()
+    service.settle()
     response.headers["Location"] = "/v1/policies"
     return PolicyOut(
         version=published.version,

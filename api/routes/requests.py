@@ -62,7 +62,7 @@ def receive_request(
         requested_by=body.requested_by,
         subject_is_minor=body.subject_is_minor,
     )
-    service.runner.catch_up()
+    service.settle()
     response.headers["Location"] = f"/v1/requests/{request.id}"
     return request_out(service, caller.tenant_id, request.id, response)
 
@@ -111,7 +111,7 @@ def start_request(
     request = service.crm.requests.start(
         caller.tenant_id, parse_id(request_id), caller.actor, version
     )
-    service.runner.catch_up()
+    service.settle()
     return request_out(service, caller.tenant_id, request.id, response)
 
 
@@ -124,7 +124,7 @@ def complete_request(
     request, certificate = service.crm.requests.complete(
         caller.tenant_id, parse_id(request_id), caller.actor, version
     )
-    service.runner.catch_up()
+    service.settle()
     out = request_out(service, caller.tenant_id, request.id, response)
     if certificate is not None:
         signed = ErasureCertificateOut.model_validate(certificate.signed(service.signer))
@@ -149,5 +149,5 @@ def reject_request(
         reason=body.reason,
         expected_version=version,
     )
-    service.runner.catch_up()
+    service.settle()
     return request_out(service, caller.tenant_id, request.id, response)

@@ -60,7 +60,7 @@ def record_activity(
         else parse_time(body.occurred_at, "occurred_at"),
         details=body.model_dump(exclude={"kind", "occurred_at"}, exclude_none=True),
     )
-    service.runner.catch_up()
+    service.settle()
     row = _projected(activity_row(service.read_models, caller.tenant_id, activity.id))
     [view] = activity_views(service.crm, caller.tenant_id, subject, [row])
     return ActivityOut.model_validate(view)
@@ -105,7 +105,7 @@ def link_account(
     link = service.crm.service_data.link_account(
         caller.tenant_id, subject, caller.actor, provider=body.provider, handle=body.handle
     )
-    service.runner.catch_up()
+    service.settle()
     response.headers["Location"] = f"/v1/contacts/{subject}/linked-accounts/{link.id}"
     return _link_out(service, caller.tenant_id, link.id)
 
@@ -147,5 +147,5 @@ def unlink_account(contact_id: str, link_id: str, service: ServiceDep, caller: W
     link = service.crm.service_data.unlink_account(
         caller.tenant_id, subject, parse_id(link_id), caller.actor
     )
-    service.runner.catch_up()
+    service.settle()
     return _link_out(service, caller.tenant_id, link.id)

@@ -54,7 +54,7 @@ def request_share(
         purpose=body.purpose,
         fields=body.fields,
     )
-    service.runner.catch_up()
+    service.settle()
     response.headers["Location"] = f"/v1/shares/{share.id}"
     return share_out(service, caller.tenant_id, share.id, response)
 
@@ -65,7 +65,7 @@ def approve_share(
 ) -> ShareOut:
     """Step A: the tenant's PIC approves the request."""
     share = service.crm.shares.approve(caller.tenant_id, parse_id(share_id), caller.actor, version)
-    service.runner.catch_up()
+    service.settle()
     return share_out(service, caller.tenant_id, share.id, response)
 
 
@@ -88,7 +88,7 @@ def authorize_share(
         expires_at=expires_at,
         expected_version=version,
     )
-    service.runner.catch_up()
+    service.settle()
     return share_out(service, caller.tenant_id, share.id, response)
 
 
@@ -101,7 +101,7 @@ def execute_share(
     share, shared = service.crm.shares.execute(
         caller.tenant_id, parse_id(share_id), caller.actor, version
     )
-    service.runner.catch_up()
+    service.settle()
     out = share_out(service, caller.tenant_id, share.id, response)
     return out.model_copy(update={"shared": shared})
 
@@ -123,7 +123,7 @@ def revoke_share(
         reason=None if body is None else body.reason,
         expected_version=version,
     )
-    service.runner.catch_up()
+    service.settle()
     return share_out(service, caller.tenant_id, share.id, response)
 
 

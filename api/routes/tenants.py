@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1", tags=["tenants"])
 def create_tenant(body: TenantIn, service: ServiceDep) -> TenantOut:
     """Create a tenant and its first admin; the admin token is shown once."""
     tenant, admin = service.crm.create_tenant(body.name)
-    service.runner.catch_up()
+    service.read_your_writes(admin.position)
     return TenantOut(id=str(tenant.id), name=tenant.name, admin_token=admin.token)
 
 
@@ -44,5 +44,5 @@ def create_user(
         {"full_name": body.full_name, "email": body.email, "age": body.age},
         body.password,
     )
-    service.runner.catch_up()
+    service.read_your_writes(issued.position)
     return UserOut(id=str(issued.aggregate_id), role=body.role, token=issued.token)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,12 +63,12 @@ class Api:
 
 @pytest.fixture
 def api_on(
-    make_settings: Callable[[str], Settings], clock: ManualClock
-) -> Iterator[Callable[[str], Api]]:
+    make_settings: Callable[..., Settings], clock: ManualClock
+) -> Iterator[Callable[..., Api]]:
     services: list[Service] = []
 
-    def make(backend: str) -> Api:
-        service = bootstrap(make_settings(backend), clock)
+    def make(backend: str, extra: Mapping[str, str] | None = None) -> Api:
+        service = bootstrap(make_settings(backend, extra), clock)
         services.append(service)
         app = create_app(service)
         return Api(TestClient(app, raise_server_exceptions=False), service, clock)

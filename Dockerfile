@@ -1,0 +1,27 @@
+# The service image: one image for every role (api, projection worker, relay), chosen by
+# the command. Build: docker build -t privacy-crm .   Run: docker compose up (see README).
+FROM python:3.11-slim AS build
+WORKDIR /src
+RUN python -m venv /opt/venv
+COPY pyproject.toml constraints.txt README.md ./
+COPY domain domain
+COPY crypto crypto
+COPY storage storage
+COPY projections projections
+COPY service service
+COPY api api
+RUN /opt/venv/bin/pip install --no-cache-dir --upgrade pip \
+ && /opt/venv/bin/pip install --no-cache-dir -c constraints.txt .
+
+FROM python:3.11-slim
+RUN useradd --system --uid 10001 --home-dir /var/lib/crm --create-home crm
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    CRM_DATA_DIR=/var/lib/crm
+USER crm
+WORKDIR /var/lib/crm
+EXPOSE 8000
+ENTRYPOINT ["crm"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,118 @@
+"""``crm audit``: verify the ledger, export it, check proofs, replay history."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from api.cli_support import cli_service, load_json, print_json
+from api.progress import ProgressBar
+from crypto.audit_proofs import check_consistency_proof, check_inclusion_proof
+from service.audit import BundleSource, LedgerSource, StoreSource, export_bundle, verify_ledger
+from service.replay import contact_state, tenant_states
+from service.settings import SettingsError
+
+
+def audit_verify(args: argparse.Namespace) -> int:
+    """Verify the live store (or an exported bundle); exit 1 when anything was tampered with."""
+    if args.bundle:
+        if not args.public_key:
+            raise SettingsError("--bundle needs --public-key (the ledger key you trust)")
+        source: LedgerSource = BundleSource(args.bundle)
+        verdict = verify_ledger(source, args.public_key)
+    else:
+        service = cli_service()
+        try:
+            recorder = service.crm.ledger_recorder
+            total = service.crm.recorder.max_notification_id() or 0
+            bar = ProgressBar("verifying")
+            key = args.public_key or service.ledger_signer.public_key
+            verdict = verify_ledger(
+                StoreSource(recorder), key, progress=lambda done: bar(done, total)
+            )
+            bar(total, total)
+        finally:
+            service.close()
+    print_json(verdict.as_dict())
+    return 0 if verdict.ok else 1
+
+
+def audit_export(args: argparse.Namespace) -> int:
+    service = cli_service()
+    try:
+        with open(args.file, "wb") as out:
+            count = export_bundle(service.crm.ledger_recorder, out)
+        key = service.ledger_signer.public_key
+    finally:
+        service.close()
+    print(f"exported {count} ledger entries to {args.file}; ledger public key: {key}")
+    return 0
+
+
+def audit_verify_proof(args: argparse.Namespace) -> int:
+    """Check a proof offline against signed checkpoints and a pinned key."""
+    proof = load_json(args.proof)
+    first = load_json(args.checkpoint)
+    try:
+        if "audit_path" in proof:
+            ok = check_inclusion_proof(proof, first, args.public_key)
+        else:
+            if not args.second_checkpoint:
+                raise SettingsError("a consistency proof needs --second-checkpoint")
+            second = load_json(args.second_checkpoint)
+            ok = check_consistency_proof(proof, first, second, args.public_key)
+    except (KeyError, ValueError, TypeError):
+        raise SettingsError("the proof or checkpoint file is malformed") from None
+    print("proof verified" if ok else "proof does NOT verify")
+    return 0 if ok else 1
+
+
+def audit_replay(args: argparse.Namespace) -> int:
+    """Stream masked states as JSON lines: one contact, or every contact of a tenant."""
+    as_of = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC)
+    if as_of.tzinfo is None:
+        raise SettingsError("--as-of needs a UTC offset, e.g. 2026-11-01T00:00:00Z")
+    service = cli_service()
+    try:
+        tenant = UUID(args.tenant)
+        if args.contact:
+            states: Iterable[dict[str, Any]] = [
+                contact_state(service.crm, tenant, UUID(args.contact), as_of)
+            ]
+        else:
+            states = tenant_states(service.crm, service.read_models, tenant, as_of)
+        for state in states:
+            sys.stdout.write(orjson.dumps(state).decode() + "\n")
+    finally:
+        service.close()
+    return 0
+
+
+def register(commands: Any) -> None:
+    audit = commands.add_parser("audit", help="the audit ledger").add_subparsers(
+        dest="action", required=True
+    )
+    p = audit.add_parser("verify", help="recompute every hash, the chain and checkpoints")
+    p.add_argument("--bundle", help="verify an exported bundle offline instead of the store")
+    p.add_argument("--public-key", help="the ledger public key to trust (base64)")
+    p.set_defaults(run=audit_verify)
+    p = audit.add_parser("export", help="write the ledger, events and checkpoints to a file")
+    p.add_argument("file")
+    p.set_defaults(run=audit_export)
+    p = audit.add_parser("verify-proof", help="check an inclusion or consistency proof offline")
+    p.add_argument("--proof", required=True, help="proof JSON from /v1/audit/proofs/...")
+    p.add_argument("--checkpoint", required=True, help="signed checkpoint JSON (first)")
+    p.add_argument("--second-checkpoint", help="second checkpoint, for consistency proofs")
+    p.add_argument("--public-key", required=True, help="the ledger public key to trust")
+    p.set_defaults(run=audit_verify_proof)
+    p = audit.add_parser("replay", help="masked contact states as of a time, as JSON lines")
+    p.add_argument("--tenant", required=True)
+    p.add_argument("--contact", help="one contact; default: every contact of the tenant")
+    p.add_argument("--as-of", help="RFC 3339 time with offset; default: now")
+    p.set_defaults(run=audit_replay)

@@ -1,0 +1,160 @@
+"""``crm keys`` and ``crm erasures``: KEK rotation, destruction, status; scheduled erasures."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from typing import Any
+
+from api.cli_support import cli_service, cli_settings, load_json, print_json
+from api.progress import ProgressBar
+from crypto.certificates import verify_certificate
+from crypto.kek import RETIRED_PREFIX, retire_key_file, retired_key_files, shred_file
+from crypto.rotation import (
+    KekInUse,
+    KekRotator,
+    known_keks,
+    pending_erasures,
+    record_kek_destroyed,
+)
+from domain.keys import KekRotation
+from service.bootstrap import Service, bootstrap
+from service.settings import Settings, SettingsError
+
+
+def keys_rotate_kek(args: argparse.Namespace) -> int:
+    """Re-wrap every live data key under a new KEK; with --destroy-old, then shred the old.
+
+    With a KEK file and nothing left over from an earlier run, a new KEK is generated and the
+    old file retired first. Re-running after a crash resumes where the last batch committed.
+    """
+    settings = cli_settings()
+    service = bootstrap(settings)
+    try:
+        rotator = KekRotator(service.keystore, batch_size=args.batch_size)
+        if not settings.kek and rotator.stale_count() == 0:
+            retired = retire_key_file(settings.kek_file)
+            service.close()
+            service = bootstrap(settings)
+            rotator = KekRotator(service.keystore, batch_size=args.batch_size)
+            print(f"new KEK {service.keystore.kek.kek_id}; old one retired to {retired.name}")
+        total = rotator.stale_count()
+        bar = ProgressBar("re-wrapping")
+        report = rotator.run(progress=lambda done: bar(done, total))
+        bar(total, total)
+        service.crm.commit(
+            KekRotation.completed(
+                from_kek_ids=sorted(report.from_kek_ids),
+                to_kek_id=report.to_kek_id,
+                rewrapped=report.rewrapped,
+            )
+        )
+        if args.destroy_old:
+            destroy_retired_keks(service, settings)
+    finally:
+        service.close()
+    return 0
+
+
+def destroy_retired_keks(service: Service, settings: Settings) -> None:
+    """Shred retired KEK files and record their destruction (only once nothing needs them)."""
+    current = service.keystore.kek.kek_id
+    for kek in known_keks(service.keystore):
+        kek_id = str(kek["kek_id"])
+        if kek_id == current or kek["destroyed_at"]:
+            continue
+        record_kek_destroyed(service.keystore, kek_id)
+        for path in retired_key_files(settings.kek_file):
+            if path.stem.removeprefix(RETIRED_PREFIX) == kek_id:
+                shred_file(path)
+        print(f"destroyed KEK {kek_id}")
+
+
+def keys_destroy_kek(args: argparse.Namespace) -> int:
+    """Record that a KEK was destroyed (after removing it from your secret store), or, for
+    retired KEK files, shred them."""
+    settings = cli_settings()
+    service = bootstrap(settings)
+    try:
+        if args.kek_id == "retired":
+            destroy_retired_keks(service, settings)
+        else:
+            record_kek_destroyed(service.keystore, args.kek_id)
+            print(f"recorded KEK {args.kek_id} as destroyed")
+    except KekInUse as exc:
+        raise SettingsError(str(exc)) from None
+    finally:
+        service.close()
+    return 0
+
+
+def keys_status(args: argparse.Namespace) -> int:
+    """KEKs, and erasures still recoverable from pre-erasure backups (exit 1 if overdue)."""
+    service = cli_service()
+    try:
+        pending = pending_erasures(service.keystore)
+        keks = known_keks(service.keystore)
+        stale = KekRotator(service.keystore).stale_count()
+    finally:
+        service.close()
+    now = datetime.now(UTC).isoformat()
+    overdue = [p for p in pending if p.complete_by < now]
+    print_json(
+        {
+            "current_kek": next((k["kek_id"] for k in keks if k["current"]), None),
+            "keys_awaiting_rewrap": stale,
+            "keks": keks,
+            "erasures_incomplete_in_backups": [vars(p) for p in pending],
+            "overdue": len(overdue),
+        }
+    )
+    return 1 if overdue else 0
+
+
+def erasures_run_due(args: argparse.Namespace) -> int:
+    service = cli_service()
+    try:
+        done = service.erasures.run_due()
+        service.runner.catch_up()
+    finally:
+        service.close()
+    print(f"{len(done)} scheduled erasures executed")
+    return 0
+
+
+def erasures_verify_certificate(args: argparse.Namespace) -> int:
+    document = load_json(args.file)
+    if args.public_key and document.get("public_key") != args.public_key:
+        print("certificate is NOT signed by the expected key")
+        return 1
+    try:
+        ok = verify_certificate(document)
+    except (KeyError, ValueError, TypeError):
+        raise SettingsError("the certificate file is malformed") from None
+    print("certificate verified" if ok else "certificate does NOT verify")
+    return 0 if ok else 1
+
+
+def register(commands: Any) -> None:
+    keys = commands.add_parser("keys", help="key-encryption keys").add_subparsers(
+        dest="action", required=True
+    )
+    p = keys.add_parser("rotate-kek", help="re-wrap every live data key under a new KEK")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--destroy-old", action="store_true", help="then shred retired KEK files")
+    p.set_defaults(run=keys_rotate_kek)
+    p = keys.add_parser("destroy-kek", help="record a KEK destroyed ('retired': shred files)")
+    p.add_argument("kek_id")
+    p.set_defaults(run=keys_destroy_kek)
+    p = keys.add_parser("status", help="KEKs and erasures not yet complete in backups")
+    p.set_defaults(run=keys_status)
+
+    erasures = commands.add_parser("erasures", help="erasures").add_subparsers(
+        dest="action", required=True
+    )
+    p = erasures.add_parser("run-due", help="execute scheduled erasures whose time has come")
+    p.set_defaults(run=erasures_run_due)
+    p = erasures.add_parser("verify-certificate", help="check a signed erasure certificate")
+    p.add_argument("file")
+    p.add_argument("--public-key", help="the certificate key you trust (base64)")
+    p.set_defaults(run=erasures_verify_certificate)

@@ -1,0 +1,114 @@
+"""Read models as comparable values, and a history of commands that exercises every one."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from projections.runner import Projection
+from projections.store import ReadModelStore
+from service.crm import CRM
+
+Snapshot = dict[str, list[tuple[tuple[str, Any], ...]]]
+
+# Distinctive values: any hit in a dump or on the topic is a leak, never a coincidence.
+PERSONAL = {
+    "full_name": "Sekar Ayu Purbaningrum",
+    "email": "sekar.purbaningrum@surel-pribadi.id",
+    "phone": "+6281277334455",
+    "company": "PT Tenun Ikat Sumba Lestari",
+    "job_title": "Koordinator Gudang Barat",
+}
+
+
+def snapshot(store: ReadModelStore, projections: Sequence[Projection]) -> Snapshot:
+    """Every row of every read-model table, in a canonical order."""
+    tables: Snapshot = {}
+    for projection in projections:
+        for table in projection.tables:
+            rows = [tuple(sorted(r.items())) for r in store.query(f"SELECT * FROM {table}")]
+            tables[table] = sorted(rows, key=repr)
+    return tables
+
+
+def write_history(crm: CRM, rng: random.Random, commands: int) -> list[UUID]:
+    """Tenants, users, contacts, updates and erasures, chosen by ``rng``, after one pass
+    through the privacy-policy domain (policy, consents, activity, link, share, request) so
+    every read model holds rows; returns the contact ids. Every contact carries the
+    :data:`PERSONAL` values (numbered)."""
+    tenant, _ = crm.create_tenant("Toko Sejahtera")
+    crm.register_user(tenant.id, "platform", "agent", {"full_name": PERSONAL["full_name"]}, None)
+    first = _privacy_domain(crm, tenant.id)
+    contacts: list[UUID] = [first]
+    live: list[UUID] = [first]
+    for i in range(commands):
+        roll = rng.random()
+        if roll < 0.5 or not live:
+            details = {k: f"{v}" for k, v in PERSONAL.items()}
+            details["email"] = f"{i}.{PERSONAL['email']}"
+            contact, _ = crm.register_contact(tenant.id, "agent", details)
+            contacts.append(contact.id)
+            live.append(contact.id)
+        elif roll < 0.9:
+            changes = {"job_title": f"{PERSONAL['job_title']} {i}", "age": 20 + i % 50}
+            crm.update_contact(tenant.id, rng.choice(live), "agent", changes, None)
+        else:
+            victim = live.pop(rng.randrange(len(live)))
+            crm.erase_contact(tenant.id, victim, "officer", "subject asked", None)
+    return contacts
+
+
+def _privacy_domain(crm: CRM, tenant_id: UUID) -> UUID:
+    first, _ = crm.register_contact(tenant_id, "agent", dict(PERSONAL))
+    crm.consents.publish_policy(
+        tenant_id,
+        "admin",
+        version="2026-01",
+        effective_at=None,
+        document_url=None,
+        document_sha256=None,
+    )
+    for purpose in ("third_party_linking", "third_party_sharing", "marketing"):
+        crm.consents.decide(
+            tenant_id,
+            first.id,
+            "agent",
+            purpose=purpose,
+            granted=True,
+            policy_version=None,
+            source="formulir",
+        )
+    crm.consents.accept_policy(tenant_id, first.id, "agent", policy_version=None, source=None)
+    crm.service_data.record_activity(
+        tenant_id,
+        first.id,
+        "agent",
+        kind="page_view",
+        occurred_at=None,
+        details={"ip": "203.0.113.7", "user_agent": "Mozilla/5.0"},
+    )
+    crm.service_data.link_account(
+        tenant_id, first.id, "agent", provider="telegram", handle="@sekar_ayu"
+    )
+    share = crm.shares.request(
+        tenant_id,
+        "agent",
+        contact_id=first.id,
+        recipient="Mitra Logistik",
+        purpose="third_party_sharing",
+        fields=["email"],
+    )
+    crm.shares.approve(tenant_id, share.id, "pic")
+    crm.shares.authorize(tenant_id, share.id, "admin", agreement_ref="PKS-2026-01", expires_at=None)
+    crm.shares.execute(tenant_id, share.id, "agent")
+    crm.requests.receive(
+        tenant_id,
+        "officer",
+        contact_id=first.id,
+        kind="access",
+        requested_by="subject",
+        subject_is_minor=False,
+    )
+    return first.id
