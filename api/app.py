@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api import problems
+from api import openapi, problems
+from api.idempotency import IdempotencyMiddleware
 from api.middleware import ServiceMiddleware
-from api.routes import audit, contacts, health, tenants
+from api.routes import audit, contacts, health, sessions, tenants
 from service.bootstrap import Service
 
 
@@ -19,7 +20,11 @@ def create_app(service: Service) -> FastAPI:
     )
     app.state.service = service
     problems.install(app)
-    for module in (tenants, contacts, audit, health):
+    for module in (tenants, sessions, contacts, audit, health):
         app.include_router(module.router)
+    openapi.install(app)
+    # Added last is outermost: ServiceMiddleware (ids, body bound, headers, logs) wraps
+    # IdempotencyMiddleware, which wraps every route.
+    app.add_middleware(IdempotencyMiddleware, service=service)
     app.add_middleware(ServiceMiddleware, max_body_bytes=service.settings.max_body_bytes)
     return app

@@ -9,6 +9,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import ProblemError
 from domain.user import Role
@@ -16,6 +17,8 @@ from service.bootstrap import Service
 from service.credentials import token_hash
 
 _UNAUTHORISED = {"WWW-Authenticate": 'Bearer realm="crm"'}
+# Declares the bearer scheme in the OpenAPI document; the checks below do the work.
+bearer_scheme = HTTPBearer(auto_error=False, scheme_name="bearer")
 
 
 @dataclass(frozen=True)
@@ -39,13 +42,11 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else ``None``."""
+    scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ProblemError(
-            401, "unauthenticated", "Unauthenticated", "a bearer token is required", _UNAUTHORISED
-        )
+        return None
     return token.strip()
 
 
@@ -64,22 +65,45 @@ def _is_platform(service: Service, token: str) -> bool:
     return hmac.compare_digest(token.encode(), service.admin_token.encode())
 
 
-def authenticate(request: Request, service: ServiceDep) -> Principal | None:
-    """The tenant user behind the token, ``None`` for the platform operator, else 401."""
-    token = _bearer(request)
+PLATFORM = "platform"
+
+
+def identify(service: Service, token: str) -> Principal | str | None:
+    """The tenant user behind a token, :data:`PLATFORM` for the operator, ``None`` if invalid.
+
+    Shared by :func:`authenticate` and the idempotency middleware, so both agree on who
+    is calling. A revoked token has no row any more, in any process reading the table.
+    """
     if _is_platform(service, token):
-        return None
+        return PLATFORM
     principal = _lookup(service, token)
     if principal is None:
         # A token issued by another process may not be projected here yet.
         service.runner.catch_up()
         principal = _lookup(service, token)
-    if principal is None:
+    return principal
+
+
+def authenticate(
+    request: Request,
+    service: ServiceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal | None:
+    """The tenant user behind the token, ``None`` for the platform operator, else 401."""
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise ProblemError(
+            401, "unauthenticated", "Unauthenticated", "a bearer token is required", _UNAUTHORISED
+        )
+    caller = identify(service, token)
+    if caller is None:
         raise ProblemError(
             401, "unauthenticated", "Unauthenticated", "the token is not valid", _UNAUTHORISED
         )
-    request.state.tenant_id = str(principal.tenant_id)
-    return principal
+    if isinstance(caller, str):
+        return None
+    request.state.tenant_id = str(caller.tenant_id)
+    return caller
 
 
 def require_platform(caller: Annotated[Principal | None, Depends(authenticate)]) -> None:
@@ -105,3 +129,26 @@ def parse_id(value: str) -> UUID:
         return UUID(value)
     except ValueError:
         raise ProblemError(404, "not-found", "Not found", "no resource with that id") from None
+
+
+def client_address(request: Request) -> str:
+    """The peer address as the server saw it (uvicorn applies trusted proxy headers)."""
+    return request.client.host if request.client else "unknown"
+
+
+def limit_rate(service: Service, request: Request, action: str, tenant_id: object) -> None:
+    """Count one attempt at ``action`` per client address and per tenant; 429 past either."""
+    settings = service.settings
+    for bucket, limit in (
+        (f"{action}:ip:{client_address(request)}", settings.auth_rate_per_ip),
+        (f"{action}:tenant:{tenant_id}", settings.auth_rate_per_tenant),
+    ):
+        retry_after = service.rate_limiter.hit(bucket, limit)
+        if retry_after is not None:
+            raise ProblemError(
+                429,
+                "rate-limited",
+                "Too many requests",
+                "too many attempts; retry later",
+                {"Retry-After": str(retry_after)},
+            )

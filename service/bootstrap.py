@@ -21,7 +21,10 @@ from projections.erasures import ErasuresProjection
 from projections.principals import PrincipalsProjection
 from projections.runner import Projection, ProjectionRunner
 from projections.store import PostgresReadModels, ReadModelStore, SQLiteReadModels
+from projections.users import UsersProjection
 from service.crm import CRM
+from service.idempotency import IdempotencyStore
+from service.rate_limits import RateLimiter
 from service.settings import Settings, SettingsError
 from storage.sql import SqlDatabase, open_database
 
@@ -39,10 +42,14 @@ class Service:
     signer: Signer
     blind_index: BlindIndex
     admin_token: str
+    edge_db: SqlDatabase
+    idempotency: IdempotencyStore
+    rate_limiter: RateLimiter
 
     def close(self) -> None:
         self.crm.close()
         self.keystore_db.close()
+        self.edge_db.close()
         close = getattr(getattr(self.read_models, "datastore", None), "close", None)
         if close is not None:
             close()
@@ -91,6 +98,16 @@ def event_store_env(url: str) -> dict[str, str]:
     raise SettingsError("CRM_DATABASE_URL must start with sqlite:/// or postgresql://")
 
 
+def read_models_url(url: str) -> str:
+    """Where read models (and the API's own tables) live: a sibling SQLite file, or the same
+    PostgreSQL database as the event store (in tables of their own)."""
+    env = event_store_env(url)
+    if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
+        path = Path(env["SQLITE_DBNAME"])
+        return "sqlite:///" + str(path.with_name(path.stem + "-views" + (path.suffix or ".db")))
+    return url
+
+
 def read_model_store(url: str, schema: list[str]) -> ReadModelStore:
     """Read models beside the event store: a sibling SQLite file, or the same PostgreSQL db."""
     env = event_store_env(url)
@@ -125,6 +142,7 @@ def bootstrap(settings: Settings) -> Service:
     blind_index = BlindIndex(_key(settings.index_key, settings.index_key_file, "CRM_INDEX_KEY"))
     projections: list[Projection] = [
         PrincipalsProjection(),
+        UsersProjection(sealer, blind_index),
         ContactsProjection(sealer, blind_index),
         AuditTimelineProjection(),
         ErasuresProjection(),
@@ -132,6 +150,12 @@ def bootstrap(settings: Settings) -> Service:
     read_models = read_model_store(
         settings.database_url, [s for p in projections for s in p.schema]
     )
+    api_secret = _key(settings.api_secret, settings.api_secret_file, "CRM_API_SECRET")
+    edge_db = open_database(read_models_url(settings.database_url))
+    idempotency = IdempotencyStore(edge_db, api_secret, settings.idempotency_ttl_seconds)
+    idempotency.create_tables()
+    rate_limiter = RateLimiter(edge_db, api_secret)
+    rate_limiter.create_tables()
     return Service(
         settings=settings,
         crm=crm,
@@ -142,4 +166,7 @@ def bootstrap(settings: Settings) -> Service:
         signer=Signer(_key(settings.signing_key, settings.signing_key_file, "CRM_SIGNING_KEY")),
         blind_index=blind_index,
         admin_token=_admin_token(settings),
+        edge_db=edge_db,
+        idempotency=idempotency,
+        rate_limiter=rate_limiter,
     )

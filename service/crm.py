@@ -22,6 +22,7 @@ from crypto.errors import KeyDestroyed
 from crypto.keystore import Keystore
 from crypto.sealer import SubjectSealer
 from domain.contact import Contact
+from domain.errors import VersionMismatch
 from domain.tenant import Tenant
 from domain.user import Role, User
 from service.credentials import hash_password, new_token, token_hash
@@ -108,6 +109,23 @@ class CRM(Application[UUID]):
         position = self._save(user)
         return Issued(user.id, token, user.version, position)
 
+    def issue_token(self, tenant_id: UUID, user_id: UUID, actor: str) -> Issued:
+        """A new token for an existing user (after a login); shown once, stored as a hash."""
+        user = self._owned(User, tenant_id, user_id)
+        token = new_token()
+        user.issue_token(actor=actor, token_hash=token_hash(token))
+        position = self._save(user)
+        return Issued(user.id, token, user.version, position)
+
+    def revoke_tokens(self, tenant_id: UUID, user_id: UUID, actor: str) -> int:
+        """Revoke every token of a user; returns the position of the revocation event."""
+        user = self._owned(User, tenant_id, user_id)
+        user.revoke_tokens(actor=actor)
+        return self._save(user)
+
+    def user(self, tenant_id: UUID, user_id: UUID) -> User:
+        return self._owned(User, tenant_id, user_id)
+
     # Contacts
 
     def register_contact(
@@ -144,12 +162,15 @@ class CRM(Application[UUID]):
         actor: str,
         reason: str,
         request_id: str | None,
+        expected_version: int | None = None,
     ) -> ErasureCertificate:
         """Destroy the subject's key first, then record it: a failure in between leaves the
         data erased and a retry records the event (the key stays destroyed)."""
         contact = self.contact(tenant_id, contact_id)
         if contact.erased:
             raise Gone("the contact was already erased")
+        if expected_version is not None and expected_version != contact.version:
+            raise VersionMismatch(expected_version, contact.version)
         destruction = self.keystore.destroy(tenant_id, contact_id)
         erasure_id = uuid.uuid4()
         contact.record_erasure(

@@ -29,15 +29,16 @@ class Settings:
     admin_token_file: Path
     max_body_bytes: int
     log_level: str
+    api_secret: str | None = None
+    api_secret_file: Path = Path(DEFAULT_DATA_DIR) / "api.key"
+    idempotency_ttl_seconds: int = 24 * 3600
+    auth_rate_per_ip: int = 20
+    auth_rate_per_tenant: int = 100
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         data_dir = Path(env.get("CRM_DATA_DIR", DEFAULT_DATA_DIR))
-        try:
-            max_body = int(env.get("CRM_MAX_BODY_BYTES", "65536"))
-        except ValueError:
-            raise SettingsError("CRM_MAX_BODY_BYTES must be an integer") from None
         return cls(
             data_dir=data_dir,
             database_url=env.get("CRM_DATABASE_URL", f"sqlite:///{data_dir}/crm.db"),
@@ -50,6 +51,21 @@ class Settings:
             signing_key_file=Path(env.get("CRM_SIGNING_KEY_FILE", str(data_dir / "signing.key"))),
             admin_token=env.get("CRM_ADMIN_TOKEN") or None,
             admin_token_file=Path(env.get("CRM_ADMIN_TOKEN_FILE", str(data_dir / "admin-token"))),
-            max_body_bytes=max_body,
+            max_body_bytes=_positive_int(env, "CRM_MAX_BODY_BYTES", 65536),
             log_level=env.get("CRM_LOG_LEVEL", "INFO").upper(),
+            api_secret=env.get("CRM_API_SECRET") or None,
+            api_secret_file=Path(env.get("CRM_API_SECRET_FILE", str(data_dir / "api.key"))),
+            idempotency_ttl_seconds=_positive_int(env, "CRM_IDEMPOTENCY_TTL_SECONDS", 24 * 3600),
+            auth_rate_per_ip=_positive_int(env, "CRM_AUTH_RATE_PER_IP", 20),
+            auth_rate_per_tenant=_positive_int(env, "CRM_AUTH_RATE_PER_TENANT", 100),
         )
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    try:
+        value = int(env.get(name, str(default)))
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer") from None
+    if value < 1:
+        raise SettingsError(f"{name} must be at least 1")
+    return value

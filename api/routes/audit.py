@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import Principal, ServiceDep, parse_id, require
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
+from api.preconditions import IMMUTABLE_VERSION, set_etag
 from api.problems import ProblemError, responses
 from api.schemas import AuditEvent, AuditPage, ErasureCertificateOut
 from crypto.certificates import ErasureCertificate
@@ -73,7 +74,7 @@ def audit_events(
     service: ServiceDep,
     caller: Auditor,
     contact_id: str | None = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     as_of: datetime | None = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
@@ -81,7 +82,7 @@ def audit_events(
     """Events of the caller's tenant, by position; ``cursor`` continues after a page."""
     resume = decode_cursor(cursor)
     if resume is not None:
-        if not resume.isdigit():
+        if not (resume.isascii() and resume.isdigit()) or len(resume) > 18:
             raise ProblemError(422, "invalid-cursor", "Invalid cursor", "the cursor is not valid")
         after = max(after, int(resume))
     sql = "SELECT position FROM audit_timeline WHERE tenant_id = :tenant AND position > :after"
@@ -118,7 +119,7 @@ def audit_events(
     responses=responses(401, 403, 404),
 )
 def erasure_certificate(
-    erasure_id: str, service: ServiceDep, caller: CertificateReader
+    erasure_id: str, response: Response, service: ServiceDep, caller: CertificateReader
 ) -> dict[str, Any]:
     """The signed certificate of one erasure, with the public key that verifies it."""
     rows = service.read_models.query(
@@ -138,4 +139,5 @@ def erasure_certificate(
         request_id=row["request_id"],
         ledger_position=int(row["position"]),
     )
+    set_etag(response, IMMUTABLE_VERSION)
     return certificate.signed(service.signer)

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 
 from api.deps import Principal, ServiceDep, parse_id, require
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
-from api.problems import ProblemError, responses
+from api.preconditions import IMMUTABLE_VERSION, expected_version, set_etag
+from api.problems import responses
 from api.schemas import (
     ContactIn,
     ContactOut,
@@ -32,19 +33,9 @@ Reader = Annotated[Principal, Depends(require(Role.ADMIN, Role.AGENT, Role.PRIVA
 Officer = Annotated[Principal, Depends(require(Role.PRIVACY_OFFICER))]
 
 
-def _etag(response: Response, version: int) -> None:
-    response.headers["ETag"] = f'"{version}"'
-
-
-def _expected_version(if_match: str | None) -> int | None:
-    if if_match is None:
-        return None
-    text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
-        raise ProblemError(
-            412, "precondition-failed", "Precondition failed", "If-Match must be a version ETag"
-        )
-    return int(text)
+IfMatch = Annotated[
+    str | None, Header(max_length=64, description='"<version>" the write requires, or *')
+]
 
 
 def _out(contact: Contact, opened: dict[str, Any]) -> ContactOut:
@@ -67,7 +58,7 @@ def register_contact(
         caller.tenant_id, caller.actor, body.model_dump(exclude_none=True)
     )
     service.runner.catch_up()
-    _etag(response, contact.version)
+    set_etag(response, contact.version)
     response.headers["Location"] = f"/v1/contacts/{contact.id}"
     return _out(contact, service.crm.open_contact(contact))
 
@@ -78,7 +69,7 @@ def read_contact(
 ) -> ContactOut:
     contact = service.crm.contact(caller.tenant_id, parse_id(contact_id))
     opened = service.crm.open_contact(contact)
-    _etag(response, contact.version)
+    set_etag(response, contact.version)
     return _out(contact, opened)
 
 
@@ -93,17 +84,17 @@ def update_contact(
     response: Response,
     service: ServiceDep,
     caller: Writer,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> ContactOut:
     contact, _ = service.crm.update_contact(
         caller.tenant_id,
         parse_id(contact_id),
         caller.actor,
         body.model_dump(exclude_unset=True),
-        _expected_version(if_match),
+        expected_version(if_match),
     )
     service.runner.catch_up()
-    _etag(response, contact.version)
+    set_etag(response, contact.version)
     return _out(contact, service.crm.open_contact(contact))
 
 
@@ -153,14 +144,31 @@ def find_contacts(
 @router.post(
     "/{contact_id}/erasure",
     response_model=ErasureCertificateOut,
-    responses=responses(401, 403, 404, 409, 410, 413, 422),
+    responses=responses(401, 403, 404, 409, 410, 412, 413, 422),
 )
 def erase_contact(
-    contact_id: str, body: ErasureIn, service: ServiceDep, caller: Officer
+    contact_id: str,
+    body: ErasureIn,
+    response: Response,
+    service: ServiceDep,
+    caller: Officer,
+    if_match: IfMatch = None,
 ) -> dict[str, Any]:
-    """Destroy the subject's key and return the signed erasure certificate."""
+    """Destroy the subject's key and return the signed erasure certificate.
+
+    Stored idempotent responses that name the subject are deleted too: none of them may
+    replay the subject's data after this.
+    """
+    subject_id = parse_id(contact_id)
     certificate = service.crm.erase_contact(
-        caller.tenant_id, parse_id(contact_id), caller.actor, body.reason, body.request_id
+        caller.tenant_id,
+        subject_id,
+        caller.actor,
+        body.reason,
+        body.request_id,
+        expected_version(if_match),
     )
+    service.idempotency.forget_subject(str(caller.tenant_id), str(subject_id))
     service.runner.catch_up()
+    set_etag(response, IMMUTABLE_VERSION)
     return certificate.signed(service.signer)
