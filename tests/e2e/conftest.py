@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -13,6 +20,7 @@ from api.app import create_app
 from service.bootstrap import Service, bootstrap
 from service.settings import Settings
 from tests.conftest import ADMIN_TOKEN
+from tests.harness import free_port
 
 
 @dataclass
@@ -57,6 +65,72 @@ class Api:
 
     def event_count(self) -> int:
         return self.service.crm.recorder.max_notification_id() or 0
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that makes another process use the same deployment as ``settings``."""
+    return {
+        "CRM_DATA_DIR": str(settings.data_dir),
+        "CRM_DATABASE_URL": settings.database_url,
+        "CRM_KEYSTORE_URL": settings.keystore_url,
+        "CRM_ADMIN_TOKEN": ADMIN_TOKEN,
+        "CRM_MAX_BODY_BYTES": str(settings.max_body_bytes),
+    }
+
+
+@dataclass
+class ServerProcess:
+    """``crm serve`` running as a real process; its log (stdout and stderr) in a file."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+
+    def log(self) -> bytes:
+        return self.log_path.read_bytes()
+
+
+@contextmanager
+def serve_process(
+    settings: Settings,
+    log_path: Path,
+    *,
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    scheme: str = "http",
+    verify: Any = True,
+) -> Iterator[ServerProcess]:
+    """Start ``crm serve`` on a free loopback port, wait until /readyz answers, stop it after."""
+    port = free_port()
+    full_env = {**os.environ, **settings_env(settings), "CRM_LOG_LEVEL": "DEBUG", **(env or {})}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), *args],
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    server = ServerProcess(process, f"{scheme}://127.0.0.1:{port}", log_path)
+    try:
+        deadline = time.monotonic() + 30
+        with httpx.Client(base_url=server.base_url, timeout=5, verify=verify) as client:
+            while True:
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the service did not become ready:\n" + log_path.read_text())
+                time.sleep(0.1)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture

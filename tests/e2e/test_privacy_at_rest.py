@@ -6,10 +6,6 @@ are read back with ``pg_dump``, as a backup would hold them.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,7 +14,8 @@ import pytest
 
 from service.settings import Settings
 from tests.conftest import ADMIN_TOKEN
-from tests.harness import PostgresServer, free_port
+from tests.e2e.conftest import serve_process
+from tests.harness import PostgresServer
 
 # Distinctive values: any hit in a dump or log is a leak, never a coincidence.
 PERSONAL = {
@@ -35,41 +32,11 @@ def server(
     make_settings: Callable[[str], Settings], tmp_path: Path
 ) -> Iterator[tuple[httpx.Client, Settings, Path]]:
     settings = make_settings("postgres")
-    port = free_port()
-    log_path = tmp_path / "service.log"
-    env = {
-        **os.environ,
-        "CRM_DATA_DIR": str(settings.data_dir),
-        "CRM_DATABASE_URL": settings.database_url,
-        "CRM_KEYSTORE_URL": settings.keystore_url,
-        "CRM_ADMIN_TOKEN": ADMIN_TOKEN,
-        "CRM_LOG_LEVEL": "DEBUG",
-    }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if client.get("/readyz").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or process.poll() is not None:
-            process.kill()
-            raise RuntimeError("the service did not become ready:\n" + log_path.read_text())
-        time.sleep(0.1)
-    try:
-        yield client, settings, log_path
-    finally:
-        client.close()
-        process.terminate()
-        process.wait(10)
+    with (
+        serve_process(settings, tmp_path / "service.log") as process,
+        httpx.Client(base_url=process.base_url, timeout=10) as client,
+    ):
+        yield client, settings, process.log_path
 
 
 def leaks(blob: bytes) -> list[str]:
@@ -92,9 +59,34 @@ def test_no_plaintext_in_dumps_or_logs_before_and_after_erasure(
     }
     agent = {"Authorization": f"Bearer {tokens['agent']}"}
 
-    created = client.post("/v1/contacts", json={**PERSONAL, "age": 29}, headers=agent)
+    # Kept for replay (sealed) under an idempotency key: must not show in a dump either.
+    keyed = {**agent, "Idempotency-Key": "privacy-at-rest-1"}
+    created = client.post("/v1/contacts", json={**PERSONAL, "age": 29}, headers=keyed)
     assert created.status_code == 201
+    replayed = client.post("/v1/contacts", json={**PERSONAL, "age": 29}, headers=keyed)
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.json() == created.json()
     contact_id = created.json()["id"]
+    # A login by email: the directory holds a blind index, the log holds nothing.
+    client.post(
+        "/v1/users",
+        json={
+            "full_name": PERSONAL["full_name"],
+            "email": PERSONAL["email"],
+            "role": "agent",
+            "password": "kata-sandi-yang-panjang",
+        },
+        headers=admin,
+    )
+    login = client.post(
+        "/v1/sessions",
+        json={
+            "tenant_id": tenant["id"],
+            "email": PERSONAL["email"],
+            "password": "kata-sandi-yang-panjang",
+        },
+    )
+    assert login.status_code == 201, login.text
     # Exercise the paths most likely to echo values: lookups and failed validation.
     assert client.get("/v1/contacts", params={"email": PERSONAL["email"]}, headers=agent).json()[
         "items"
@@ -113,6 +105,7 @@ def test_no_plaintext_in_dumps_or_logs_before_and_after_erasure(
     assert leaks(postgres_server.pg_dump(keys_db)) == []
     assert leaks(log_path.read_bytes()) == []
     assert b"contacts_view" in before and b"crm_events" in before
+    assert b"idempotency_keys" in before and b"users_view" in before
 
     erased = client.post(
         f"/v1/contacts/{contact_id}/erasure",
@@ -124,6 +117,10 @@ def test_no_plaintext_in_dumps_or_logs_before_and_after_erasure(
 
     after = postgres_server.pg_dump(events_db)
     assert leaks(after) == []
+    # The erased subject's stored response is gone too: the key now runs the request again.
+    again = client.post("/v1/contacts", json={**PERSONAL, "age": 29}, headers=keyed)
+    assert again.status_code == 201 and "idempotent-replayed" not in again.headers
+    assert again.json()["id"] != contact_id
     assert leaks(postgres_server.pg_dump(keys_db)) == []
     assert leaks(log_path.read_bytes()) == []
 
