@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api import openapi, problems
+from api.deps import reject_unknown_query
 from api.idempotency import IdempotencyMiddleware
 from api.middleware import ServiceMiddleware
 from api.routes import audit, contacts, health, sessions, tenants
@@ -17,6 +18,7 @@ def create_app(service: Service) -> FastAPI:
         title="Privacy-first CRM",
         version="1.0.0",
         description="Event-sourced CRM with per-subject encryption and an audit ledger.",
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.service = service
     problems.install(app)

@@ -152,3 +152,26 @@ def limit_rate(service: Service, request: Request, action: str, tenant_id: objec
                 "too many attempts; retry later",
                 {"Retry-After": str(retry_after)},
             )
+
+
+def _declared_query(request: Request) -> frozenset[str]:
+    """The query parameters the OpenAPI document declares for the matched operation."""
+    route = request.scope.get("route")
+    operation = (
+        request.app.openapi()
+        .get("paths", {})
+        .get(getattr(route, "path", ""), {})
+        .get(request.method.lower(), {})
+    )
+    return frozenset(p["name"] for p in operation.get("parameters", []) if p["in"] == "query")
+
+
+def reject_unknown_query(request: Request) -> None:
+    """A query parameter the route does not declare is a 422, not silently ignored: a typo
+    such as ``?emial=`` must not turn a lookup into a list of everyone."""
+    if not request.query_params or not request.url.path.startswith("/v1/"):
+        return
+    if set(request.query_params) - _declared_query(request):
+        raise ProblemError(
+            422, "unknown-parameter", "Invalid request", "the query has an unknown parameter"
+        )

@@ -3,8 +3,9 @@
 Routes declare the problems their own logic returns (404, 409, 410, 412, 429...). What the
 middleware and dependencies add is declared here, from each operation's shape, so a route
 added later is described correctly without anyone remembering to: 401 and 403 wherever a
-bearer token is required, 413 and 422 wherever there is a body, 404 wherever the path
-names a resource, and on every POST the ``Idempotency-Key`` header with its 409 and 422.
+bearer token is required, 413 wherever there is a body, 422 wherever there is a body or
+query parameters are checked (every ``/v1`` route), 404 wherever the path names a
+resource, and on every POST the ``Idempotency-Key`` header with its 409 and 422.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def complete_operation(path: str, method: str, operation: dict[str, Any]) -> Non
         _add(operation, 403, "The caller's role may not do this")
     if "requestBody" in operation:
         _add(operation, 413, "The request body is larger than the configured bound")
-        _add(operation, 422, "The request failed validation")
+    if "requestBody" in operation or path.startswith("/v1/"):
+        _add(operation, 422, "The request failed validation (or named an unknown parameter)")
     if "{" in path:
         _add(operation, 404, "No such resource in the caller's tenant")
     if method == "post":
