@@ -154,15 +154,18 @@ def limit_rate(service: Service, request: Request, action: str, tenant_id: objec
             )
 
 
-def _declared_query(request: Request) -> frozenset[str]:
-    """The query parameters the OpenAPI document declares for the matched operation."""
+def _declared_query(request: Request) -> frozenset[str] | None:
+    """The query parameters the OpenAPI document declares for the matched operation
+    (``None`` for a route the document does not describe)."""
     route = request.scope.get("route")
     operation = (
         request.app.openapi()
         .get("paths", {})
         .get(getattr(route, "path", ""), {})
-        .get(request.method.lower(), {})
+        .get(request.method.lower())
     )
+    if operation is None:
+        return None
     return frozenset(p["name"] for p in operation.get("parameters", []) if p["in"] == "query")
 
 
@@ -171,7 +174,8 @@ def reject_unknown_query(request: Request) -> None:
     such as ``?emial=`` must not turn a lookup into a list of everyone."""
     if not request.query_params or not request.url.path.startswith("/v1/"):
         return
-    if set(request.query_params) - _declared_query(request):
+    declared = _declared_query(request)
+    if declared is not None and set(request.query_params) - declared:
         raise ProblemError(
             422, "unknown-parameter", "Invalid request", "the query has an unknown parameter"
         )

@@ -14,6 +14,7 @@ or, for a login, needs no caller). How responses are stored: :mod:`service.idemp
 
 from __future__ import annotations
 
+import logging
 import re
 
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +26,7 @@ from api.middleware import send_problem
 from service.bootstrap import Service
 from service.idempotency import Claim, RequestIdentity, StoredResponse
 
+log = logging.getLogger("crm.api")
 HEADER = "Idempotency-Key"
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _KEPT_HEADERS = {"content-type", "location", "etag"}
@@ -131,10 +133,18 @@ class IdempotencyMiddleware:
             await run_in_threadpool(store.release, namespace, claim)
             raise
         response = _stored(captured)
-        if response is not None and 200 <= response.status < 300:
-            await run_in_threadpool(store.complete, namespace, key, claim, response)
-        else:
-            await run_in_threadpool(store.release, namespace, claim)
+        try:
+            if response is not None and 200 <= response.status < 300:
+                await run_in_threadpool(store.complete, namespace, key, claim, response)
+            else:
+                await run_in_threadpool(store.release, namespace, claim)
+        except Exception as exc:
+            # The command itself succeeded and committed: the caller gets its answer. The
+            # key stays pending until its lease runs out (see the README's limits).
+            log.error(
+                "idempotency record not kept",
+                extra={"tenant_id": namespace, "error_type": type(exc).__name__},
+            )
         for message in captured:
             await send(message)
 

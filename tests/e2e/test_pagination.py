@@ -124,3 +124,26 @@ def test_audit_pages_are_stable_under_concurrent_inserts(api: Api) -> None:
     assert seen[: len(existing)] == existing  # in order, none skipped
     assert [int(p) for p in seen] == sorted(int(p) for p in seen)
     assert len(seen) > len(existing)  # pages after the inserts carry the new events
+
+
+def test_a_misspelt_filter_is_422_not_a_list_of_everyone(api: Api) -> None:
+    tenant = api.new_tenant()
+    api.new_contact(tenant, email="ani@example.id")
+    typo = api.client.get(
+        "/v1/contacts", params={"emial": "ani@example.id"}, headers=tenant.auth("agent")
+    )
+    assert typo.status_code == 422
+    assert typo.json()["type"] == "urn:crm:problem:unknown-parameter"
+
+
+def test_a_body_that_is_not_utf8_is_422(api: Api) -> None:
+    tenant = api.new_tenant()
+    before = api.event_count()
+    response = api.client.post(
+        "/v1/contacts",
+        content=b'{"full_name": "\xff\xfe"}',
+        headers={**tenant.auth("agent"), "content-type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert api.event_count() == before
