@@ -89,7 +89,11 @@ def authenticate(
     service: ServiceDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal | None:
-    """The tenant user behind the token, ``None`` for the platform operator, else 401."""
+    """The tenant user behind the token, ``None`` for the platform operator, else 401.
+
+    ``credentials`` is declared so the OpenAPI document shows the bearer scheme on every
+    protected route; the token is read with :func:`bearer_token`, as the middleware does.
+    """
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
         raise ProblemError(

@@ -48,6 +48,11 @@ class IdempotencyMiddleware:
         if key is None:
             await self.app(scope, receive, send)
             return
+        token = bearer_token(headers.get("authorization"))
+        caller = await run_in_threadpool(identify, self.service, token) if token else None
+        if caller is None:
+            await self.app(scope, receive, send)
+            return
         if not _VALID_KEY.match(key):
             await send_problem(
                 send,
@@ -56,11 +61,6 @@ class IdempotencyMiddleware:
                 "Invalid Idempotency-Key",
                 "the key must be 1 to 255 visible ASCII characters",
             )
-            return
-        token = bearer_token(headers.get("authorization"))
-        caller = await run_in_threadpool(identify, self.service, token) if token else None
-        if caller is None:
-            await self.app(scope, receive, send)
             return
         if isinstance(caller, str):
             namespace = actor = PLATFORM

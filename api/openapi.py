@@ -5,7 +5,8 @@ middleware and dependencies add is declared here, from each operation's shape, s
 added later is described correctly without anyone remembering to: 401 and 403 wherever a
 bearer token is required, 413 wherever there is a body, 422 wherever there is a body or
 query parameters are checked (every ``/v1`` route), 404 wherever the path names a
-resource, and on every POST the ``Idempotency-Key`` header with its 409 and 422.
+resource, and on every POST that needs a token the ``Idempotency-Key`` header with its
+409 and 422 (a POST without a caller, a login, has nothing to key a record to).
 """
 
 from __future__ import annotations
@@ -48,13 +49,12 @@ def complete_operation(path: str, method: str, operation: dict[str, Any]) -> Non
         _add(operation, 422, "The request failed validation (or named an unknown parameter)")
     if "{" in path:
         _add(operation, 404, "No such resource in the caller's tenant")
-    if method == "post":
+    if method == "post" and operation.get("security"):
         parameters = operation.setdefault("parameters", [])
         if not any(p.get("name") == HEADER for p in parameters):
             parameters.append(dict(_IDEMPOTENCY_PARAMETER))
         _add(operation, 422, "Invalid Idempotency-Key, or a key reused for another request")
-        if operation.get("security"):
-            _add(operation, 409, "A request with this Idempotency-Key is still running")
+        _add(operation, 409, "A request with this Idempotency-Key is still running")
 
 
 def install(app: FastAPI) -> None:
