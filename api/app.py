@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from api import problems
+from api import openapi, problems
 from api.background import ErasureSweep
+from api.deps import reject_unknown_query
+from api.idempotency import IdempotencyMiddleware
 from api.middleware import ServiceMiddleware
 from api.routes import (
     audit,
@@ -19,6 +21,7 @@ from api.routes import (
     policies,
     requests,
     service_data,
+    sessions,
     shares,
     tenants,
 )
@@ -42,11 +45,13 @@ def create_app(service: Service) -> FastAPI:
         version="1.0.0",
         description="Event-sourced CRM with per-subject encryption and an audit ledger.",
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],
     )
     app.state.service = service
     problems.install(app)
     for module in (
         tenants,
+        sessions,
         contacts,
         policies,
         consents,
@@ -58,5 +63,9 @@ def create_app(service: Service) -> FastAPI:
         health,
     ):
         app.include_router(module.router)
+    openapi.install(app)
+    # Added last is outermost: ServiceMiddleware (ids, body bound, headers, logs) wraps
+    # IdempotencyMiddleware, which wraps every route.
+    app.add_middleware(IdempotencyMiddleware, service=service)
     app.add_middleware(ServiceMiddleware, max_body_bytes=service.settings.max_body_bytes)
     return app

@@ -14,7 +14,14 @@ import orjson
 from api.cli_support import cli_service, load_json, print_json
 from api.progress import ProgressBar
 from crypto.audit_proofs import check_consistency_proof, check_inclusion_proof
-from service.audit import BundleSource, LedgerSource, StoreSource, export_bundle, verify_ledger
+from service.audit import (
+    BundleSource,
+    LedgerSource,
+    StoreSource,
+    checkpoint_now,
+    export_bundle,
+    verify_ledger,
+)
 from service.replay import contact_state, tenant_states
 from service.settings import SettingsError
 
@@ -94,6 +101,19 @@ def audit_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def audit_checkpoint(args: argparse.Namespace) -> int:
+    """Sign a checkpoint at the current head now, and print it (JSON)."""
+    service = cli_service()
+    try:
+        checkpoint = checkpoint_now(service.crm.ledger_recorder)
+    finally:
+        service.close()
+    if checkpoint is None:
+        raise SettingsError("the ledger is empty: nothing to checkpoint yet")
+    print_json(checkpoint)
+    return 0
+
+
 def register(commands: Any) -> None:
     audit = commands.add_parser("audit", help="the audit ledger").add_subparsers(
         dest="action", required=True
@@ -102,6 +122,8 @@ def register(commands: Any) -> None:
     p.add_argument("--bundle", help="verify an exported bundle offline instead of the store")
     p.add_argument("--public-key", help="the ledger public key to trust (base64)")
     p.set_defaults(run=audit_verify)
+    p = audit.add_parser("checkpoint", help="sign a checkpoint at the current head now")
+    p.set_defaults(run=audit_checkpoint)
     p = audit.add_parser("export", help="write the ledger, events and checkpoints to a file")
     p.add_argument("file")
     p.set_defaults(run=audit_export)

@@ -9,7 +9,9 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.preconditions import expected_version
 from api.problems import ProblemError
 from domain.errors import InvalidField
 from domain.user import Role
@@ -17,6 +19,8 @@ from service.bootstrap import Service
 from service.credentials import token_hash
 
 _UNAUTHORISED = {"WWW-Authenticate": 'Bearer realm="crm"'}
+# Declares the bearer scheme in the OpenAPI document; the checks below do the work.
+bearer_scheme = HTTPBearer(auto_error=False, scheme_name="bearer")
 
 
 @dataclass(frozen=True)
@@ -40,13 +44,11 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else ``None``."""
+    scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ProblemError(
-            401, "unauthenticated", "Unauthenticated", "a bearer token is required", _UNAUTHORISED
-        )
+        return None
     return token.strip()
 
 
@@ -65,22 +67,49 @@ def _is_platform(service: Service, token: str) -> bool:
     return hmac.compare_digest(token.encode(), service.admin_token.encode())
 
 
-def authenticate(request: Request, service: ServiceDep) -> Principal | None:
-    """The tenant user behind the token, ``None`` for the platform operator, else 401."""
-    token = _bearer(request)
+PLATFORM = "platform"
+
+
+def identify(service: Service, token: str) -> Principal | str | None:
+    """The tenant user behind a token, :data:`PLATFORM` for the operator, ``None`` if invalid.
+
+    Shared by :func:`authenticate` and the idempotency middleware, so both agree on who
+    is calling. A revoked token has no row any more, in any process reading the table.
+    """
     if _is_platform(service, token):
-        return None
+        return PLATFORM
     principal = _lookup(service, token)
     if principal is None:
         # A token issued by another process may not be projected here yet.
         service.read_your_writes(service.runner.head())
         principal = _lookup(service, token)
-    if principal is None:
+    return principal
+
+
+def authenticate(
+    request: Request,
+    service: ServiceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal | None:
+    """The tenant user behind the token, ``None`` for the platform operator, else 401.
+
+    ``credentials`` is declared so the OpenAPI document shows the bearer scheme on every
+    protected route; the token is read with :func:`bearer_token`, as the middleware does.
+    """
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise ProblemError(
+            401, "unauthenticated", "Unauthenticated", "a bearer token is required", _UNAUTHORISED
+        )
+    caller = identify(service, token)
+    if caller is None:
         raise ProblemError(
             401, "unauthenticated", "Unauthenticated", "the token is not valid", _UNAUTHORISED
         )
-    request.state.tenant_id = str(principal.tenant_id)
-    return principal
+    if isinstance(caller, str):
+        return None
+    request.state.tenant_id = str(caller.tenant_id)
+    return caller
 
 
 def require_platform(caller: Annotated[Principal | None, Depends(authenticate)]) -> None:
@@ -116,16 +145,70 @@ def parse_id(value: str) -> UUID:
         raise ProblemError(404, "not-found", "Not found", "no resource with that id") from None
 
 
-def expected_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
-    """``If-Match: "<version>"`` on a write, as the version it expects (``None`` if absent)."""
-    if if_match is None:
+UNMATCHABLE = -1  # what an If-Match that is not one of our version tags expects
+
+
+def if_match_version(if_match: Annotated[str | None, Header()] = None) -> int | None:
+    """``If-Match: "<version>"`` on a write, as the version it expects (``None`` if absent);
+    the rule itself is :func:`api.preconditions.expected_version`.
+
+    A tag that cannot be one of ours is not refused here, before the body is validated: it
+    expects a version no resource has, so the write answers 412 once the body is valid.
+    """
+    try:
+        return expected_version(if_match)
+    except ProblemError:
+        return UNMATCHABLE
+
+
+IfMatch = Annotated[int | None, Depends(if_match_version)]
+
+
+def client_address(request: Request) -> str:
+    """The peer address as the server saw it (uvicorn applies trusted proxy headers)."""
+    return request.client.host if request.client else "unknown"
+
+
+def limit_rate(service: Service, request: Request, action: str, tenant_id: object) -> None:
+    """Count one attempt at ``action`` per client address and per tenant; 429 past either."""
+    settings = service.settings
+    for bucket, limit in (
+        (f"{action}:ip:{client_address(request)}", settings.auth_rate_per_ip),
+        (f"{action}:tenant:{tenant_id}", settings.auth_rate_per_tenant),
+    ):
+        retry_after = service.rate_limiter.hit(bucket, limit)
+        if retry_after is not None:
+            raise ProblemError(
+                429,
+                "rate-limited",
+                "Too many requests",
+                "too many attempts; retry later",
+                {"Retry-After": str(retry_after)},
+            )
+
+
+def _declared_query(request: Request) -> frozenset[str] | None:
+    """The query parameters the OpenAPI document declares for the matched operation
+    (``None`` for a route the document does not describe)."""
+    route = request.scope.get("route")
+    operation = (
+        request.app.openapi()
+        .get("paths", {})
+        .get(getattr(route, "path", ""), {})
+        .get(request.method.lower())
+    )
+    if operation is None:
         return None
-    text = if_match.strip().removeprefix("W/").strip('"')
-    if not text.isdigit():
+    return frozenset(p["name"] for p in operation.get("parameters", []) if p["in"] == "query")
+
+
+def reject_unknown_query(request: Request) -> None:
+    """A query parameter the route does not declare is a 422, not silently ignored: a typo
+    such as ``?emial=`` must not turn a lookup into a list of everyone."""
+    if not request.query_params or not request.url.path.startswith("/v1/"):
+        return
+    declared = _declared_query(request)
+    if declared is not None and set(request.query_params) - declared:
         raise ProblemError(
-            412, "precondition-failed", "Precondition failed", "If-Match must be a version ETag"
+            422, "unknown-parameter", "Invalid request", "the query has an unknown parameter"
         )
-    return int(text)
-
-
-IfMatch = Annotated[int | None, Depends(expected_version)]

@@ -1,4 +1,9 @@
-"""ASGI middleware: request ids, access logs, a bound on body size, security headers."""
+"""ASGI middleware: request ids, access logs, a bound on body size, security headers.
+
+It is the outermost layer, so it also turns any exception that escaped the app into a
+plain 500 problem (with the headers and request id every response carries) and logs it
+with the request and tenant ids and the exception's type only, never its message.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("crm.access")
+error_log = logging.getLogger("crm.api")
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -74,7 +80,32 @@ class ServiceMiddleware:
             if not status["sent"]:
                 await _too_large(send, request_id)
             status["code"] = 413
+        except Exception as exc:
+            self._log_error(scope, exc, request_id)
+            if not status["sent"]:
+                await send_problem(
+                    send_with_headers,
+                    500,
+                    "internal",
+                    "Internal error",
+                    "the server failed; the error was logged",
+                )
+            status["code"] = 500
         self._log(scope, status["code"], started, request_id)
+
+    def _log_error(self, scope: Scope, exc: Exception, request_id: str) -> None:
+        state: dict[str, Any] = scope.get("state", {})
+        route = scope.get("route")
+        error_log.error(
+            "unhandled error",
+            extra={
+                "request_id": request_id,
+                "tenant_id": state.get("tenant_id"),
+                "route": getattr(route, "path", None) or "unmatched",
+                # The type only: messages and tracebacks can quote personal values.
+                "error_type": type(exc).__name__,
+            },
+        )
 
     def _log(self, scope: Scope, status: int, started: float, request_id: str) -> None:
         state: dict[str, Any] = scope.get("state", {})
@@ -93,25 +124,38 @@ class ServiceMiddleware:
         )
 
 
-async def _too_large(send: Send, request_id: str) -> None:
+async def send_problem(
+    send: Send,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """An RFC 9457 problem sent straight from ASGI middleware (no FastAPI below it)."""
     body = orjson.dumps(
-        {
-            "type": "urn:crm:problem:body-too-large",
-            "title": "Request body too large",
-            "status": 413,
-            "detail": "the request body exceeds the configured limit",
-        }
+        {"type": f"urn:crm:problem:{code}", "title": title, "status": status, "detail": detail}
     )
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/problem+json"),
                 (b"content-length", str(len(body)).encode()),
-                *SECURITY_HEADERS,
-                (b"x-request-id", request_id.encode()),
+                *(headers or []),
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _too_large(send: Send, request_id: str) -> None:
+    await send_problem(
+        send,
+        413,
+        "body-too-large",
+        "Request body too large",
+        "the request body exceeds the configured limit",
+        [*SECURITY_HEADERS, (b"x-request-id", request_id.encode())],
+    )

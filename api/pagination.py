@@ -30,11 +30,13 @@ def decode_cursor(cursor: str | None) -> str | None:
     if not cursor:
         return None
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ProblemError(
-            422, "invalid-cursor", "Invalid cursor", "the cursor is not valid"
-        ) from None
+        key = None
+    # Keys we issue are printable ASCII; anything else (a NUL byte, say) must not reach SQL.
+    if key is None or not key.isascii() or not key.isprintable():
+        raise ProblemError(422, "invalid-cursor", "Invalid cursor", "the cursor is not valid")
+    return key
 
 
 def next_cursor(keys: list[str], limit: int) -> str | None:

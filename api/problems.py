@@ -133,6 +133,9 @@ def _problem_error(_: Request, exc: Exception) -> JSONResponse:
 
 def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's only 400: a body it could not decode. Bad input is a 422 here (API.md).
+        return problem(422, "malformed-body", "Invalid request", "the body could not be read")
     titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
     title = titles.get(exc.status_code, "HTTP error")
     return problem(exc.status_code, f"http-{exc.status_code}", title, str(exc.detail))

@@ -38,6 +38,18 @@ class UserOut(BaseModel):
     token: str
 
 
+class SessionIn(Strict):
+    tenant_id: str = Field(max_length=64)
+    email: str = Field(max_length=_TEXT)
+    password: str = Field(max_length=256)
+
+
+class SessionOut(BaseModel):
+    user_id: str
+    role: str
+    token: str
+
+
 class ContactIn(Strict):
     full_name: str = Field(max_length=_TEXT)
     email: str | None = Field(default=None, max_length=_TEXT)
@@ -78,7 +90,8 @@ class ContactPage(BaseModel):
 
 class ErasureIn(Strict):
     reason: str = Field(min_length=1, max_length=500)
-    request_id: str | None = Field(default=None, max_length=64)
+    # Kept in clear in the audit trail: an identifier, never free text.
+    request_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,64}$")
     grace_period_hours: float | None = Field(
         default=None,
         gt=0,

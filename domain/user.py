@@ -32,6 +32,29 @@ class User(Aggregate):
         token_hash: str
         password_hash: str | None
 
+    class TokenIssued(Aggregate.Event):
+        """A new bearer token, e.g. after a login; only its hash is recorded."""
+
+        tenant_id: str
+        actor: str
+        role: str
+        token_hash: str
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, User)
+            aggregate.active_tokens += 1
+
+    class TokensRevoked(Aggregate.Event):
+        """Every token the user holds stops working, in every process, at once."""
+
+        tenant_id: str
+        actor: str
+        revoked: int
+
+        def apply(self, aggregate: Aggregate) -> None:
+            assert isinstance(aggregate, User)
+            aggregate.active_tokens = 0
+
     def __init__(
         self,
         tenant_id: str,
@@ -46,6 +69,7 @@ class User(Aggregate):
         self.fields = {f: (1, t) for f, t in sealed.items()}
         self.token_hash = token_hash
         self.password_hash = password_hash
+        self.active_tokens = 1
 
     @classmethod
     def register(
@@ -88,4 +112,21 @@ class User(Aggregate):
             sealed=seal_fields(sealer, tenant_id, user_id, 1, values),
             token_hash=token_hash,
             password_hash=password_hash,
+        )
+
+    def issue_token(self, *, actor: str, token_hash: str) -> None:
+        """Record a new token for this user (a login); the token itself is never stored."""
+        self.trigger_event(
+            self.TokenIssued,
+            tenant_id=self.tenant_id,
+            actor=actor,
+            role=self.role.value,
+            token_hash=token_hash,
+        )
+
+    def revoke_tokens(self, *, actor: str) -> None:
+        """Revoke every token of this user. Revoking when none is active is still recorded:
+        the caller asked for a state, and the audit trail shows who asked."""
+        self.trigger_event(
+            self.TokensRevoked, tenant_id=self.tenant_id, actor=actor, revoked=self.active_tokens
         )

@@ -1,4 +1,8 @@
-"""Who may call the API: token hashes mapped to tenant, user and role. No token is stored."""
+"""Who may call the API: token hashes mapped to tenant, user and role. No token is stored.
+
+A revocation deletes the user's rows, so every process that reads this table refuses the
+user's tokens from the moment the projection commits.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,13 @@ SCHEMA = [
         user_id TEXT NOT NULL,
         role TEXT NOT NULL
     )""",
+    "CREATE INDEX IF NOT EXISTS principals_view_user ON principals_view (user_id)",
 ]
+
+_INSERT = (
+    "INSERT INTO principals_view (token_hash, tenant_id, user_id, role)"
+    " VALUES (:token_hash, :tenant_id, :user_id, :role)"
+)
 
 
 class PrincipalsProjection(Projection):
@@ -23,17 +33,23 @@ class PrincipalsProjection(Projection):
     schema = SCHEMA
 
     def writes_for(self, event: Any, position: int) -> list[Write]:
-        if isinstance(event, User.Registered):
+        if isinstance(event, User.Registered | User.TokenIssued):
             return [
                 (
-                    "INSERT INTO principals_view (token_hash, tenant_id, user_id, role)"
-                    " VALUES (:token_hash, :tenant_id, :user_id, :role)",
+                    _INSERT,
                     {
                         "token_hash": event.token_hash,
                         "tenant_id": event.tenant_id,
                         "user_id": str(event.originator_id),
                         "role": event.role,
                     },
+                )
+            ]
+        if isinstance(event, User.TokensRevoked):
+            return [
+                (
+                    "DELETE FROM principals_view WHERE user_id = :user_id",
+                    {"user_id": str(event.originator_id)},
                 )
             ]
         return []

@@ -202,6 +202,17 @@ def _checkpoint(recorder: LedgerRecorder, size: int) -> dict[str, Any] | None:
     return SignedTreeHead.from_dict(rows[0]).as_dict() if rows else None
 
 
+def checkpoint_now(recorder: LedgerRecorder) -> dict[str, Any] | None:
+    """Store the current signed head as a checkpoint (for auditors who want one at once,
+    rather than at the next interval); ``None`` while the ledger is empty."""
+    recorder.execute_write(
+        "INSERT INTO ledger_checkpoints (size, root_hash, chain_hash, position, timestamp,"
+        " signature, public_key) SELECT size, root_hash, chain_hash, position, timestamp,"
+        " signature, public_key FROM ledger_head WHERE id = 1 ON CONFLICT (size) DO NOTHING"
+    )
+    return latest_checkpoint(recorder)
+
+
 def latest_checkpoint(recorder: LedgerRecorder) -> dict[str, Any] | None:
     rows = recorder.query("SELECT * FROM ledger_checkpoints ORDER BY size DESC LIMIT 1")
     return SignedTreeHead.from_dict(rows[0]).as_dict() if rows else None

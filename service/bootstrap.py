@@ -35,8 +35,11 @@ from projections.requests import RequestsProjection
 from projections.runner import Projection, ProjectionRunner
 from projections.shares import SharesProjection
 from projections.store import PostgresReadModels, ReadModelStore, SQLiteReadModels
+from projections.users import UsersProjection
 from service.crm import CRM, Clock, system_clock
 from service.erasure import ErasureScheduler
+from service.idempotency import IdempotencyStore
+from service.rate_limits import RateLimiter
 from service.settings import Settings, SettingsError
 from storage.ledger import CheckpointPolicy, LedgerWriter
 from storage.sql import SqlDatabase, open_database
@@ -90,6 +93,9 @@ class Service:
     ledger_signer: Signer
     blind_index: BlindIndex
     admin_token: str
+    edge_db: SqlDatabase
+    idempotency: IdempotencyStore
+    rate_limiter: RateLimiter
     read_your_writes_stats: ReadYourWrites = field(default_factory=ReadYourWrites)
 
     def read_your_writes(self, position: int) -> bool:
@@ -123,6 +129,7 @@ class Service:
     def close(self) -> None:
         self.crm.close()
         self.keystore_db.close()
+        self.edge_db.close()
         close = getattr(getattr(self.read_models, "datastore", None), "close", None)
         if close is not None:
             close()
@@ -226,6 +233,7 @@ def read_side(settings: Settings) -> ReadSide:
     blind_index = BlindIndex(_key(settings.index_key, settings.index_key_file, "CRM_INDEX_KEY"))
     projections: list[Projection] = [
         PrincipalsProjection(),
+        UsersProjection(sealer, blind_index),
         ContactsProjection(sealer, blind_index),
         AuditTimelineProjection(),
         ErasuresProjection(),
@@ -262,6 +270,12 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         group_commit=settings.group_commit,
         clock=clock,
     )
+    api_secret = _key(settings.api_secret, settings.api_secret_file, "CRM_API_SECRET")
+    edge_db = open_database(read_models_url(settings))
+    idempotency = IdempotencyStore(edge_db, api_secret, settings.idempotency_ttl_seconds)
+    idempotency.create_tables()
+    rate_limiter = RateLimiter(edge_db, api_secret)
+    rate_limiter.create_tables()
     return Service(
         settings=settings,
         crm=crm,
@@ -276,4 +290,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         ledger_signer=ledger_signer,
         blind_index=side.blind_index,
         admin_token=_admin_token(settings),
+        edge_db=edge_db,
+        idempotency=idempotency,
+        rate_limiter=rate_limiter,
     )

@@ -23,6 +23,7 @@ from crypto.errors import KeyDestroyed
 from crypto.keystore import Keystore
 from crypto.sealer import NewKey, SubjectSealer
 from domain.contact import Contact
+from domain.errors import VersionMismatch
 from domain.keys import SubjectKey
 from domain.sealing import field_label
 from domain.tenant import Tenant
@@ -165,6 +166,23 @@ class CRM(Application[UUID]):
         position = self.commit(user, *self._key_records(new_keys, actor))
         return Issued(user.id, token, user.version, position)
 
+    def issue_token(self, tenant_id: UUID, user_id: UUID, actor: str) -> Issued:
+        """A new token for an existing user (after a login); shown once, stored as a hash."""
+        user = self.owned(User, tenant_id, user_id)
+        token = new_token()
+        user.issue_token(actor=actor, token_hash=token_hash(token))
+        position = self.commit(user)
+        return Issued(user.id, token, user.version, position)
+
+    def revoke_tokens(self, tenant_id: UUID, user_id: UUID, actor: str) -> int:
+        """Revoke every token of a user; returns the position of the revocation event."""
+        user = self.owned(User, tenant_id, user_id)
+        user.revoke_tokens(actor=actor)
+        return self.commit(user)
+
+    def user(self, tenant_id: UUID, user_id: UUID) -> User:
+        return self.owned(User, tenant_id, user_id)
+
     # Contacts
 
     def register_contact(
@@ -217,6 +235,7 @@ class CRM(Application[UUID]):
         reason: str,
         request_id: str | None,
         erasure_id: UUID | None = None,
+        expected_version: int | None = None,
     ) -> ErasureCertificate:
         """Destroy the subject's key, then record it, in time that does not depend on how
         many events the contact has: only its first and last events are read.
@@ -226,6 +245,8 @@ class CRM(Application[UUID]):
         last_version, erased = self._contact_head(tenant_id, contact_id)
         if erased:
             raise Gone("the contact was already erased")
+        if expected_version is not None and expected_version != last_version:
+            raise VersionMismatch(expected_version, last_version)
         erasure_id = erasure_id or uuid.uuid4()
         destruction = self.keystore.destroy(tenant_id, contact_id)
         erasure = Contact.erasure_recorded(

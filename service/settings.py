@@ -140,6 +140,11 @@ class Settings:
     read_models_url: str | None = None
     projections: ProjectionSettings = field(default_factory=ProjectionSettings)
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    api_secret: str | None = None
+    api_secret_file: Path = Path(DEFAULT_DATA_DIR) / "api.key"
+    idempotency_ttl_seconds: int = 24 * 3600
+    auth_rate_per_ip: int = 20
+    auth_rate_per_tenant: int = 100
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -174,6 +179,11 @@ class Settings:
             read_models_url=env.get("CRM_READ_MODELS_URL") or None,
             projections=ProjectionSettings.from_env(env),
             kafka=KafkaSettings.from_env(env),
+            api_secret=env.get("CRM_API_SECRET") or None,
+            api_secret_file=Path(env.get("CRM_API_SECRET_FILE", str(data_dir / "api.key"))),
+            idempotency_ttl_seconds=_number(env, "CRM_IDEMPOTENCY_TTL_SECONDS", "86400", int),
+            auth_rate_per_ip=_number(env, "CRM_AUTH_RATE_PER_IP", "20", int),
+            auth_rate_per_tenant=_number(env, "CRM_AUTH_RATE_PER_TENANT", "100", int),
         )
 
 

@@ -62,6 +62,9 @@ def process_env(settings: Settings, extra: Mapping[str, str] | None = None) -> d
         "CRM_INDEX_KEY": settings.index_key or "",
         "CRM_SIGNING_KEY": settings.signing_key or "",
         "CRM_ADMIN_TOKEN": settings.admin_token or "",
+        "CRM_LEDGER_SIGNING_KEY": settings.ledger_signing_key or "",
+        "CRM_API_SECRET": settings.api_secret or "",
+        "CRM_MAX_BODY_BYTES": str(settings.max_body_bytes),
     }
     if settings.read_models_url:
         env["CRM_READ_MODELS_URL"] = settings.read_models_url

@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import Principal, ServiceDep, parse_id, require
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
+from api.preconditions import IMMUTABLE_VERSION, set_etag
 from api.problems import ProblemError, responses
 from api.schemas import AuditEvent, AuditPage, ErasureCertificateOut, ScheduledErasureOut
 from crypto.errors import KeyDestroyed
@@ -85,7 +86,7 @@ def audit_events(
     service: ServiceDep,
     caller: Auditor,
     contact_id: str | None = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     as_of: datetime | None = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
@@ -93,7 +94,7 @@ def audit_events(
     """Events of the caller's tenant, by position; ``cursor`` continues after a page."""
     resume = decode_cursor(cursor)
     if resume is not None:
-        if not resume.isdigit():
+        if not (resume.isascii() and resume.isdigit()) or len(resume) > 18:
             raise ProblemError(422, "invalid-cursor", "Invalid cursor", "the cursor is not valid")
         after = max(after, int(resume))
     sql = "SELECT position FROM audit_timeline WHERE tenant_id = :tenant AND position > :after"
@@ -130,7 +131,7 @@ def audit_events(
     responses=responses(401, 403, 404),
 )
 def erasure_certificate(
-    erasure_id: str, service: ServiceDep, caller: CertificateReader
+    erasure_id: str, response: Response, service: ServiceDep, caller: CertificateReader
 ) -> dict[str, Any]:
     """The signed certificate of an executed erasure, with the key that verifies it; for a
     scheduled or cancelled one, its status."""
@@ -142,13 +143,14 @@ def erasure_certificate(
             "status": row["status"],
             "due_at": row["due_at"],
         }
+    set_etag(response, IMMUTABLE_VERSION)
     return certificate_from_row(row).signed(service.signer)
 
 
 @router.post(
     "/erasures/{erasure_id}/cancel",
     response_model=ScheduledErasureOut,
-    responses=responses(401, 403, 404, 409),
+    responses=responses(401, 403, 404, 409, 410),
 )
 def cancel_erasure(erasure_id: str, service: ServiceDep, caller: Officer) -> ScheduledErasureOut:
     """Cancel a scheduled erasure before it runs."""
@@ -167,25 +169,36 @@ def _utc(value: datetime | None, name: str) -> datetime:
 
 @router.get("/audit/contacts/{contact_id}/state", responses=responses(401, 403, 404, 422))
 def audit_contact_state(
-    contact_id: str, service: ServiceDep, caller: Auditor, as_of: datetime | None = None
+    contact_id: str,
+    response: Response,
+    service: ServiceDep,
+    caller: Auditor,
+    as_of: datetime | None = None,
 ) -> dict[str, Any]:
     """The contact as it stood at ``as_of`` (default: now), personal fields masked."""
-    return contact_state(service.crm, caller.tenant_id, parse_id(contact_id), _utc(as_of, "as_of"))
+    state = contact_state(service.crm, caller.tenant_id, parse_id(contact_id), _utc(as_of, "as_of"))
+    set_etag(response, int(state["version"]))
+    return state
 
 
 @router.get("/audit/verify", responses=responses(401, 403))
-def audit_verify(service: ServiceDep, caller: Auditor) -> dict[str, Any]:
+def audit_verify(response: Response, service: ServiceDep, caller: Auditor) -> dict[str, Any]:
     """Recompute the whole ledger under the service's pinned public key."""
     source = StoreSource(service.crm.ledger_recorder)
-    return verify_ledger(source, service.ledger_signer.public_key).as_dict()
+    verdict = verify_ledger(source, service.ledger_signer.public_key)
+    set_etag(response, verdict.checked)  # the verdict holds for the ledger of this size
+    return verdict.as_dict()
 
 
 @router.get("/audit/checkpoints/latest", responses=responses(401, 403, 404))
-def audit_latest_checkpoint(service: ServiceDep, caller: Auditor) -> dict[str, Any]:
+def audit_latest_checkpoint(
+    response: Response, service: ServiceDep, caller: Auditor
+) -> dict[str, Any]:
     """The newest signed checkpoint (tree head) with the key that verifies it."""
     checkpoint = latest_checkpoint(service.crm.ledger_recorder)
     if checkpoint is None:
         raise ProblemError(404, "not-found", "Not found", "no checkpoint has been signed yet")
+    set_etag(response, int(checkpoint["size"]))
     return checkpoint
 
 
@@ -204,6 +217,7 @@ def _proof_problem(exc: ProofError) -> ProblemError:
 
 @router.get("/audit/proofs/inclusion", responses=responses(401, 403, 404, 422))
 def audit_inclusion_proof(
+    response: Response,
     service: ServiceDep,
     caller: Auditor,
     position: Annotated[int, Query(ge=1)],
@@ -211,6 +225,7 @@ def audit_inclusion_proof(
 ) -> dict[str, Any]:
     """Merkle audit path of the event at ``position`` in the tree of ``size`` entries."""
     _own_position(service, caller.tenant_id, position)
+    set_etag(response, IMMUTABLE_VERSION)  # a proof between fixed sizes never changes
     try:
         return prove_inclusion(service.crm.ledger_recorder, position, size)
     except ProofError as exc:
@@ -221,12 +236,14 @@ def audit_inclusion_proof(
 
 @router.get("/audit/proofs/consistency", responses=responses(401, 403, 422))
 def audit_consistency_proof(
+    response: Response,
     service: ServiceDep,
     caller: Auditor,
     first: Annotated[int, Query(ge=1)],
     second: Annotated[int, Query(ge=1)],
 ) -> dict[str, Any]:
     """Proof that the tree of ``second`` entries extends the tree of ``first`` entries."""
+    set_etag(response, IMMUTABLE_VERSION)
     try:
         return prove_consistency(service.crm.ledger_recorder, first, second)
     except ProofError as exc:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from api.deps import Principal, ServiceDep, parse_id, require
+from api.preconditions import set_etag
 from api.privacy_schemas import (
     AcceptanceIn,
     AcceptanceOut,
@@ -68,10 +69,14 @@ def decide_consent(
     response_model=ConsentsOut,
     responses=responses(401, 403, 404, 410),
 )
-def read_consents(contact_id: str, service: ServiceDep, caller: Reader) -> ConsentsOut:
+def read_consents(
+    contact_id: str, response: Response, service: ServiceDep, caller: Reader
+) -> ConsentsOut:
     """The current state of every consent purpose, the full history, and policy acceptances."""
     subject = parse_id(contact_id)
     service.crm.live_contact(caller.tenant_id, subject)
+    record = service.crm.consents.record(caller.tenant_id, subject)
+    set_etag(response, record.version if record is not None else 0)
     view = consents_view(service.crm, service.read_models, caller.tenant_id, subject)
     return ConsentsOut.model_validate(view)
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import IfMatch, Principal, ServiceDep, parse_id, require
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
+from api.preconditions import IMMUTABLE_VERSION, set_etag
 from api.problems import responses
 from api.schemas import (
     ContactIn,
@@ -34,10 +35,6 @@ Reader = Annotated[Principal, Depends(require(Role.ADMIN, Role.AGENT, Role.PRIVA
 Officer = Annotated[Principal, Depends(require(Role.PRIVACY_OFFICER))]
 
 
-def _etag(response: Response, version: int) -> None:
-    response.headers["ETag"] = f'"{version}"'
-
-
 def _out(contact: Contact, opened: dict[str, Any]) -> ContactOut:
     return ContactOut(
         id=str(contact.id),
@@ -58,7 +55,7 @@ def register_contact(
         caller.tenant_id, caller.actor, body.model_dump(exclude_none=True)
     )
     service.read_your_writes(position)
-    _etag(response, contact.version)
+    set_etag(response, contact.version)
     response.headers["Location"] = f"/v1/contacts/{contact.id}"
     return _out(contact, service.crm.open_contact(contact))
 
@@ -69,7 +66,7 @@ def read_contact(
 ) -> ContactOut:
     contact = service.crm.contact(caller.tenant_id, parse_id(contact_id))
     opened = service.crm.open_contact(contact)
-    _etag(response, contact.version)
+    set_etag(response, contact.version)
     return _out(contact, opened)
 
 
@@ -94,7 +91,7 @@ def update_contact(
         expected_version,
     )
     service.read_your_writes(position)
-    _etag(response, contact.version)
+    set_etag(response, contact.version)
     return _out(contact, service.crm.open_contact(contact))
 
 
@@ -147,14 +144,23 @@ def find_contacts(
     response_model=ErasureCertificateOut,
     responses={
         202: {"model": ScheduledErasureOut, "description": "Erasure scheduled"},
-        **responses(401, 403, 404, 409, 410, 413, 422),
+        **responses(401, 403, 404, 409, 410, 412, 413, 422),
     },
 )
 def erase_contact(
-    contact_id: str, body: ErasureIn, response: Response, service: ServiceDep, caller: Officer
+    contact_id: str,
+    body: ErasureIn,
+    response: Response,
+    service: ServiceDep,
+    caller: Officer,
+    expected_version: IfMatch,
 ) -> Any:
     """Destroy the subject's key now and return the signed erasure certificate, or, with
-    ``grace_period_hours``, schedule it (202) so it can still be cancelled."""
+    ``grace_period_hours``, schedule it (202) so it can still be cancelled.
+
+    Stored idempotent responses that name the subject are deleted too: none of them may
+    replay the subject's data after this.
+    """
     subject = parse_id(contact_id)
     if body.grace_period_hours is not None:
         scheduled = service.erasures.schedule(
@@ -169,7 +175,14 @@ def erase_contact(
         response.status_code = 202
         return ScheduledErasureOut(**vars(scheduled))
     certificate = service.crm.erase_contact(
-        caller.tenant_id, subject, caller.actor, body.reason, body.request_id
+        caller.tenant_id,
+        subject,
+        caller.actor,
+        body.reason,
+        body.request_id,
+        expected_version=expected_version,
     )
+    service.idempotency.forget_subject(str(caller.tenant_id), str(subject))
     service.read_your_writes(certificate.ledger_position)
+    set_etag(response, IMMUTABLE_VERSION)
     return certificate.signed(service.signer)

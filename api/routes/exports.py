@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from api.deps import Principal, ServiceDep, parse_id, require
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
+from api.preconditions import set_etag
 from api.privacy_schemas import MarketingPage, SubjectExport
 from api.problems import responses
 from api.routes.contacts import contact_from_row
@@ -40,8 +41,13 @@ def marketing_export(
     response_model=SubjectExport,
     responses=responses(401, 403, 404, 410),
 )
-def export_subject(contact_id: str, service: ServiceDep, caller: Officer) -> dict[str, Any]:
+def export_subject(
+    contact_id: str, response: Response, service: ServiceDep, caller: Officer
+) -> dict[str, Any]:
     """Everything held about the subject, decrypted, as JSON (the answer to an access
     request): fields and their history, consents, activities, linked accounts, shares
     with the values handed over, and the subject's requests."""
-    return subject_export(service.crm, service.read_models, caller.tenant_id, parse_id(contact_id))
+    subject = parse_id(contact_id)
+    export = subject_export(service.crm, service.read_models, caller.tenant_id, subject)
+    set_etag(response, service.crm.contact(caller.tenant_id, subject).version)
+    return export

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Response
 
 from api.deps import Principal, ServiceDep, require
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, after_position, position_cursor
+from api.preconditions import set_etag
 from api.privacy_schemas import PolicyIn, PolicyOut, PolicyPage, PurposeOut
 from api.problems import responses
 from domain.purposes import CATALOGUE
@@ -58,6 +59,8 @@ def publish_policy(
     )
     service.settle()
     response.headers["Location"] = "/v1/policies"
+    policy = service.crm.consents.policy(caller.tenant_id)
+    set_etag(response, policy.version if policy is not None else 1)
     return PolicyOut(
         version=published.version,
         effective_at=published.effective_at,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 
 from api.deps import Principal, ServiceDep, require, require_platform
+from api.preconditions import set_etag
 from api.problems import responses
 from api.schemas import TenantIn, TenantOut, UserIn, UserOut
 from domain.user import Role
@@ -21,10 +22,11 @@ router = APIRouter(prefix="/v1", tags=["tenants"])
     dependencies=[Depends(require_platform)],
     responses=responses(401, 403, 413, 422),
 )
-def create_tenant(body: TenantIn, service: ServiceDep) -> TenantOut:
+def create_tenant(body: TenantIn, response: Response, service: ServiceDep) -> TenantOut:
     """Create a tenant and its first admin; the admin token is shown once."""
     tenant, admin = service.crm.create_tenant(body.name)
     service.read_your_writes(admin.position)
+    set_etag(response, tenant.version)
     return TenantOut(id=str(tenant.id), name=tenant.name, admin_token=admin.token)
 
 
@@ -33,6 +35,7 @@ def create_tenant(body: TenantIn, service: ServiceDep) -> TenantOut:
 )
 def create_user(
     body: UserIn,
+    response: Response,
     service: ServiceDep,
     caller: Annotated[Principal, Depends(require(Role.ADMIN))],
 ) -> UserOut:
@@ -45,4 +48,5 @@ def create_user(
         body.password,
     )
     service.read_your_writes(issued.position)
+    set_etag(response, issued.version)
     return UserOut(id=str(issued.aggregate_id), role=body.role, token=issued.token)

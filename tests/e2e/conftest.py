@@ -28,10 +28,12 @@ class Tenant:
 class Api:
     """The HTTP client plus the steps most tests start with."""
 
-    def __init__(self, client: TestClient, service: Service, clock: ManualClock) -> None:
+    def __init__(
+        self, client: TestClient, service: Service, clock: ManualClock | None = None
+    ) -> None:
         self.client = client
         self.service = service
-        self.clock = clock
+        self.clock = clock or ManualClock()
 
     def new_tenant(self, name: str = "Toko Sejahtera") -> Tenant:
         created = self.client.post(

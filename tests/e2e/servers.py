@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,36 +15,27 @@ import httpx
 
 from service.settings import Settings
 from tests.conftest import ADMIN_TOKEN
-from tests.harness import free_port
+from tests.harness import free_port, process_env
 
 
 def service_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """The environment of a process of the same deployment as ``settings``."""
-    env = {
-        **os.environ,
-        "CRM_DATA_DIR": str(settings.data_dir),
-        "CRM_DATABASE_URL": settings.database_url,
-        "CRM_KEYSTORE_URL": settings.keystore_url,
-        "CRM_ADMIN_TOKEN": ADMIN_TOKEN,
-        "CRM_LOG_LEVEL": "DEBUG",
-    }
-    for name, value in (
-        ("CRM_KEK", settings.kek),
-        ("CRM_INDEX_KEY", settings.index_key),
-        ("CRM_SIGNING_KEY", settings.signing_key),
-        ("CRM_LEDGER_SIGNING_KEY", settings.ledger_signing_key),
-    ):
-        if value:
-            env[name] = value
-    env.update(extra)
-    return env
+    """The environment of a process of the same deployment as ``settings``, logging all."""
+    return process_env(
+        settings, {"CRM_ADMIN_TOKEN": ADMIN_TOKEN, "CRM_LOG_LEVEL": "DEBUG", **extra}
+    )
 
 
 @dataclass
 class ServerProcess:
+    """``crm serve`` running as a real process; its log (stdout and stderr) in a file."""
+
     process: subprocess.Popen[bytes]
     client: httpx.Client
+    base_url: str
     log_path: Path
+
+    def log(self) -> bytes:
+        return self.log_path.read_bytes()
 
     def stop(self) -> None:
         self.client.close()
@@ -55,21 +47,30 @@ class ServerProcess:
             self.process.wait()
 
 
-def start_server(env: dict[str, str], log_path: Path, **client_options: Any) -> ServerProcess:
+def start_server(
+    env: dict[str, str],
+    log_path: Path,
+    *,
+    args: tuple[str, ...] = (),
+    scheme: str = "http",
+    verify: Any = True,
+) -> ServerProcess:
+    """Start ``crm serve`` on a free loopback port and wait until /readyz answers."""
     port = free_port()
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), *args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10, **client_options)
+    base_url = f"{scheme}://127.0.0.1:{port}"
+    client = httpx.Client(base_url=base_url, timeout=10, verify=verify)
     deadline = time.monotonic() + 30
     while True:
         try:
             if client.get("/readyz").status_code == 200:
-                return ServerProcess(process, client, log_path)
+                return ServerProcess(process, client, base_url, log_path)
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline or process.poll() is not None:
@@ -79,11 +80,26 @@ def start_server(env: dict[str, str], log_path: Path, **client_options: Any) -> 
         time.sleep(0.05)
 
 
-def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+@contextmanager
+def serve_process(
+    settings: Settings,
+    log_path: Path,
+    *,
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    scheme: str = "http",
+    verify: Any = True,
+) -> Iterator[ServerProcess]:
+    """:func:`start_server` for the deployment of ``settings``, stopped afterwards."""
+    server = start_server(
+        service_env(settings, **(env or {})), log_path, args=args, scheme=scheme, verify=verify
     )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "api.cli", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import Api, Tenant
 
 BUDI = {
     "full_name": "Budi Santoso",
@@ -75,28 +75,63 @@ def test_stale_if_match_is_412_and_stores_nothing(api: Api) -> None:
     assert api.event_count() == before
 
 
-def test_parallel_patches_never_lose_an_update(api: Api) -> None:
-    tenant = api.new_tenant()
-    contact = api.new_contact(tenant)
-    statuses: list[int] = []
+def parallel_patches(
+    api: Api, tenant: Tenant, contact_id: str, headers: dict[str, str], count: int = 20
+) -> list[tuple[int, int, int | None]]:
+    """``count`` PATCHes of one contact released at once: (n, status, version served)."""
+    results: list[tuple[int, int, int | None]] = []
+    barrier = threading.Barrier(count)
 
     def patch(n: int) -> None:
+        barrier.wait()
         response = api.client.patch(
-            f"/v1/contacts/{contact['id']}",
+            f"/v1/contacts/{contact_id}",
             json={"job_title": f"Title {n}"},
-            headers={**tenant.auth("agent"), "If-Match": '"1"'},
+            headers={**tenant.auth("agent"), **headers},
         )
-        statuses.append(response.status_code)
+        version = response.json()["version"] if response.status_code == 200 else None
+        results.append((n, response.status_code, version))
 
-    threads = [threading.Thread(target=patch, args=(n,)) for n in range(8)]
+    threads = [threading.Thread(target=patch, args=(n,)) for n in range(count)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return results
+
+
+def test_parallel_patches_with_if_match_let_exactly_one_win(api: Api) -> None:
+    tenant = api.new_tenant()
+    contact = api.new_contact(tenant)
+    results = parallel_patches(api, tenant, contact["id"], {"If-Match": '"1"'})
+    statuses = [status for _, status, _ in results]
     assert statuses.count(200) == 1
     assert set(statuses) <= {200, 409, 412}
+    (winner,) = [n for n, status, _ in results if status == 200]
     final = api.client.get(f"/v1/contacts/{contact['id']}", headers=tenant.auth("agent")).json()
-    assert final["version"] == 2
+    assert final["version"] == 2 and final["job_title"] == f"Title {winner}"
+
+
+def test_parallel_patches_never_lose_an_update(api: Api) -> None:
+    """20 unconditional PATCHes at once: each success owns exactly one new version, holding
+    exactly its own change; every loser is told so with a 409; nothing is lost silently."""
+    tenant = api.new_tenant()
+    contact = api.new_contact(tenant)
+    results = parallel_patches(api, tenant, contact["id"], {})
+    statuses = [status for _, status, _ in results]
+    assert set(statuses) <= {200, 409}
+    winners = {version: n for n, status, version in results if status == 200}
+    assert len(winners) == statuses.count(200) >= 1  # one version per success
+    assert sorted(winners) == list(range(2, 2 + len(winners)))
+
+    history = api.client.get(
+        "/v1/audit/events", params={"contact_id": contact["id"]}, headers=tenant.auth("auditor")
+    ).json()["items"]
+    updates = [e for e in history if e["type"] == "Contact.Updated"]
+    assert sorted(e["version"] for e in updates) == sorted(winners)
+    final = api.client.get(f"/v1/contacts/{contact['id']}", headers=tenant.auth("agent")).json()
+    assert final["version"] == 1 + len(winners)
+    assert final["job_title"] == f"Title {winners[final['version']]}"
 
 
 def test_list_pages_with_a_cursor(api: Api) -> None:

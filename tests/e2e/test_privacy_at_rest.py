@@ -59,9 +59,34 @@ def test_no_plaintext_in_dumps_or_logs_before_and_after_erasure(
     }
     agent = {"Authorization": f"Bearer {tokens['agent']}"}
 
-    created = client.post("/v1/contacts", json={**PERSONAL, "age": 29}, headers=agent)
+    # Kept for replay (sealed) under an idempotency key: must not show in a dump either.
+    keyed = {**agent, "Idempotency-Key": "privacy-at-rest-1"}
+    created = client.post("/v1/contacts", json={**PERSONAL, "age": 29}, headers=keyed)
     assert created.status_code == 201
+    replayed = client.post("/v1/contacts", json={**PERSONAL, "age": 29}, headers=keyed)
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.json() == created.json()
     contact_id = created.json()["id"]
+    # A login by email: the directory holds a blind index, the log holds nothing.
+    client.post(
+        "/v1/users",
+        json={
+            "full_name": PERSONAL["full_name"],
+            "email": PERSONAL["email"],
+            "role": "agent",
+            "password": "kata-sandi-yang-panjang",
+        },
+        headers=admin,
+    )
+    login = client.post(
+        "/v1/sessions",
+        json={
+            "tenant_id": tenant["id"],
+            "email": PERSONAL["email"],
+            "password": "kata-sandi-yang-panjang",
+        },
+    )
+    assert login.status_code == 201, login.text
     # Exercise the paths most likely to echo values: lookups and failed validation.
     assert client.get("/v1/contacts", params={"email": PERSONAL["email"]}, headers=agent).json()[
         "items"
@@ -80,6 +105,7 @@ def test_no_plaintext_in_dumps_or_logs_before_and_after_erasure(
     assert leaks(postgres_server.pg_dump(keys_db)) == []
     assert leaks(log_path.read_bytes()) == []
     assert b"contacts_view" in before and b"crm_events" in before
+    assert b"idempotency_keys" in before and b"users_view" in before
 
     erased = client.post(
         f"/v1/contacts/{contact_id}/erasure",
@@ -91,6 +117,10 @@ def test_no_plaintext_in_dumps_or_logs_before_and_after_erasure(
 
     after = postgres_server.pg_dump(events_db)
     assert leaks(after) == []
+    # The erased subject's stored response is gone too: the key now runs the request again.
+    again = client.post("/v1/contacts", json={**PERSONAL, "age": 29}, headers=keyed)
+    assert again.status_code == 201 and "idempotent-replayed" not in again.headers
+    assert again.json()["id"] != contact_id
     assert leaks(postgres_server.pg_dump(keys_db)) == []
     assert leaks(log_path.read_bytes()) == []
 

@@ -1,0 +1,101 @@
+"""ETag on single resources, If-Match preconditions on writes (API.md conventions)."""
+
+from __future__ import annotations
+
+from tests.conftest import ADMIN_TOKEN
+from tests.e2e.conftest import Api
+
+
+def test_every_single_resource_response_carries_its_version_etag(api: Api) -> None:
+    tenant_response = api.client.post(
+        "/v1/tenants", json={"name": "Toko"}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    assert tenant_response.headers["etag"] == '"1"'
+    admin = {"Authorization": f"Bearer {tenant_response.json()['admin_token']}"}
+    user = api.client.post(
+        "/v1/users",
+        json={"full_name": "Sari", "email": "sari@toko.id", "role": "agent", "password": "p" * 12},
+        headers=admin,
+    )
+    assert user.headers["etag"] == '"1"'
+    session = api.client.post(
+        "/v1/sessions",
+        json={
+            "tenant_id": tenant_response.json()["id"],
+            "email": "sari@toko.id",
+            "password": "p" * 12,
+        },
+    )
+    assert session.headers["etag"] == '"2"'  # the user, after its second token was issued
+    agent = {"Authorization": f"Bearer {session.json()['token']}"}
+    created = api.client.post("/v1/contacts", json={"full_name": "Budi"}, headers=agent)
+    assert created.headers["etag"] == '"1"'
+    cid = created.json()["id"]
+    patched = api.client.patch(f"/v1/contacts/{cid}", json={"age": 40}, headers=agent)
+    assert patched.headers["etag"] == '"2"'
+    read = api.client.get(f"/v1/contacts/{cid}", headers=agent)
+    assert read.headers["etag"] == '"2"' and read.json()["version"] == 2
+
+    officer = api.client.post(
+        "/v1/users", json={"full_name": "P", "role": "privacy_officer"}, headers=admin
+    ).json()["token"]
+    erased = api.client.post(
+        f"/v1/contacts/{cid}/erasure",
+        json={"reason": "request"},
+        headers={"Authorization": f"Bearer {officer}"},
+    )
+    assert erased.headers["etag"] == '"1"'  # a certificate never changes
+    served = api.client.get(
+        f"/v1/erasures/{erased.json()['id']}", headers={"Authorization": f"Bearer {officer}"}
+    )
+    assert served.headers["etag"] == '"1"'
+
+
+def test_stale_if_match_on_erasure_is_412_and_destroys_no_key(api: Api) -> None:
+    tenant = api.new_tenant()
+    contact = api.new_contact(tenant)
+    api.client.patch(
+        f"/v1/contacts/{contact['id']}", json={"age": 40}, headers=tenant.auth("agent")
+    )
+    before = api.event_count()
+    stale = api.client.post(
+        f"/v1/contacts/{contact['id']}/erasure",
+        json={"reason": "request"},
+        headers={**tenant.auth("privacy_officer"), "If-Match": '"1"'},
+    )
+    assert stale.status_code == 412
+    assert api.event_count() == before
+    still = api.client.get(f"/v1/contacts/{contact['id']}", headers=tenant.auth("agent"))
+    assert still.status_code == 200 and still.json()["full_name"] == "Agus Wibowo"
+    current = api.client.post(
+        f"/v1/contacts/{contact['id']}/erasure",
+        json={"reason": "request"},
+        headers={**tenant.auth("privacy_officer"), "If-Match": '"2"'},
+    )
+    assert current.status_code == 200
+
+
+def test_if_match_star_accepts_any_current_version(api: Api) -> None:
+    tenant = api.new_tenant()
+    contact = api.new_contact(tenant)
+    response = api.client.patch(
+        f"/v1/contacts/{contact['id']}",
+        json={"age": 40},
+        headers={**tenant.auth("agent"), "If-Match": "*"},
+    )
+    assert response.status_code == 200
+
+
+def test_if_match_that_is_not_a_version_is_412_and_stores_nothing(api: Api) -> None:
+    tenant = api.new_tenant()
+    contact = api.new_contact(tenant)
+    before = api.event_count()
+    # b'"\xb2"' reads as "²" in latin-1: a digit to str.isdigit, not to int().
+    for tag in (b'"abc"', b'"\xb2"', b'"99999999999999999999999"', b"W/"):
+        response = api.client.patch(
+            f"/v1/contacts/{contact['id']}",
+            json={"age": 40},
+            headers={**tenant.auth("agent"), "If-Match": tag},  # bytes: sent as they are
+        )
+        assert response.status_code == 412, tag
+    assert api.event_count() == before
