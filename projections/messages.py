@@ -30,6 +30,7 @@ from eventsourcing.persistence import (
 )
 
 from crypto.errors import KeyDestroyed
+from domain.sealing import field_label
 from storage.transcoder import OrjsonTranscoder
 
 POSITION = "crm-position"
@@ -158,27 +159,41 @@ class EventDecoder:
         sealed: dict[str, str] = state.pop("sealed", None) or {}
         tenant_id = state.get("tenant_id")
         timestamp = state.get("timestamp")
-        subject = UUID(str(stored.originator_id))
+        aggregate_id = UUID(str(stored.originator_id))
+        # Values sealed in another aggregate (a consent, an activity...) are the contact's.
+        contact = state.get("contact_id")
+        subject = UUID(str(contact)) if contact else aggregate_id
         return DecodedEvent(
             position=message.position,
             type=stored.topic.rpartition(":")[2],
-            aggregate_id=subject,
+            aggregate_id=aggregate_id,
             version=stored.originator_version,
             tenant_id=None if tenant_id is None else str(tenant_id),
             timestamp=timestamp if isinstance(timestamp, datetime) else None,
             data=state,
-            personal=self._open(tenant_id, subject, stored.originator_version, sealed),
+            personal=self._open(
+                tenant_id, subject, aggregate_id, stored.originator_version, sealed
+            ),
         )
 
     def _open(
-        self, tenant_id: object, subject: UUID, version: int, sealed: dict[str, str]
+        self,
+        tenant_id: object,
+        subject: UUID,
+        aggregate_id: UUID,
+        version: int,
+        sealed: dict[str, str],
     ) -> dict[str, Any]:
         if not sealed:
             return {}
         if self.opener is None or tenant_id is None:
             return dict.fromkeys(sealed, Marker.SEALED)
-        fields = {field: (version, token) for field, token in sealed.items()}
+        fields = {
+            field_label(subject, aggregate_id, field): (version, token)
+            for field, token in sealed.items()
+        }
         try:
-            return self.opener.open_fields(UUID(str(tenant_id)), subject, fields)
+            opened = self.opener.open_fields(UUID(str(tenant_id)), subject, fields)
         except KeyDestroyed:
             return dict.fromkeys(sealed, Marker.ERASED)
+        return {field: opened[field_label(subject, aggregate_id, field)] for field in sealed}

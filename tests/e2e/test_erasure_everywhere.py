@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,15 @@ from crypto.errors import CryptoError
 from crypto.kek import LocalKeyEncryptionKey, load_or_create_key_file, retired_key_files
 from crypto.keystore import SqlKeystore
 from crypto.sealer import SubjectSealer
+from projections.messages import EventDecoder, Marker
+from projections.relay import Relay
+from service.bootstrap import bootstrap
 from service.settings import Settings
 from storage.sql import open_database
 from tests.conftest import ADMIN_TOKEN
 from tests.e2e.servers import run_cli, service_env, start_server
-from tests.harness import PostgresServer
+from tests.harness import PostgresServer, TansuBroker
+from tests.kafka import consume, positions_of
 
 ERASED = {
     "full_name": "Sulistyowati Handayaningrum",
@@ -113,15 +118,41 @@ def plaintext_hits(blob: bytes, values: dict[str, str]) -> list[str]:
     return [v for v in values.values() if v.lower().encode() in blob.lower()]
 
 
-def test_erasure_proof_across_store_logs_and_pre_erasure_backups(
+def relay_all(settings: Settings) -> None:
+    """Publish the log to Kafka, as `crm relay` does, from a process of the deployment."""
+    service = bootstrap(settings)
+    try:
+        relay = Relay(service.crm, service.read_models, settings.kafka)
+        relay.catch_up()
+        relay.close()
+    finally:
+        service.close()
+
+
+def topic_records(settings: Settings, service_head: int) -> list[Any]:
+    return consume(
+        settings.kafka.bootstrap or "",
+        settings.kafka.topic,
+        lambda records: positions_of(records) >= set(range(1, service_head + 1)),
+    )
+
+
+def test_erasure_proof_across_store_logs_kafka_and_pre_erasure_backups(
     make_settings: Callable[..., Settings],
     postgres_server: PostgresServer,
+    kafka_broker: TansuBroker,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    settings = make_settings("postgres")
+    kafka = {
+        "CRM_KAFKA_BOOTSTRAP": kafka_broker.bootstrap,
+        "CRM_KAFKA_TOPIC": f"crm.events.{uuid.uuid4().hex[:8]}",
+        "CRM_KAFKA_PARTITIONS": "2",
+    }
+    settings = make_settings("postgres", {**kafka, "CRM_KEK": ""})
     env = service_env(settings)
     env.pop("CRM_KEK")  # the KEK lives in a file, so `crm keys rotate-kek` can retire it
+    (settings.data_dir).mkdir(parents=True, exist_ok=True)
     log = tmp_path / "service.log"
     server = start_server(env, log)
     try:
@@ -131,6 +162,7 @@ def test_erasure_proof_across_store_logs_and_pre_erasure_backups(
         kept = server.client.post("/v1/contacts", json=KEPT, headers=agent).json()
         server.client.get("/v1/contacts", params={"email": ERASED["email"]}, headers=agent)
 
+        relay_all(settings)  # the subject's events reach Kafka before the erasure
         events_db = settings.database_url.rsplit("/", 1)[1]
         keys_db = settings.keystore_url.rsplit("/", 1)[1]
         events_backup = postgres_server.pg_dump(events_db)
@@ -153,6 +185,7 @@ def test_erasure_proof_across_store_logs_and_pre_erasure_backups(
     assert status.returncode == 0
     assert orjson.loads(status.stdout)["erasures_incomplete_in_backups"] == []
     assert retired_key_files(settings.kek_file) == []
+    relay_all(settings)  # the erasure and the rotation reach Kafka too
 
     # Restore the pre-erasure backups beside the live store.
     restored_events = postgres_server.restore(events_backup, events_db + "_restored")
@@ -163,12 +196,27 @@ def test_erasure_proof_across_store_logs_and_pre_erasure_backups(
     all_tokens = tokens_of(settings.database_url) + tokens_of(restored_events)
 
     opened = decryptable(live, all_tokens) | decryptable(backup, all_tokens)
+    with psycopg.connect(settings.database_url) as conn:
+        head = conn.execute("SELECT MAX(notification_id) FROM crm_events").fetchone()
+    records = topic_records(settings, int(head[0]) if head else 0)
+    kafka_blob = b"\n".join(
+        b"".join([r.key or b"", r.value or b"", *(v for _, v in r.headers)]) for r in records
+    )
+    for sealer in (live, backup):  # the topic decoded as a consumer would, with any key left
+        decoder = EventDecoder(sealer)
+        for record in records:
+            try:
+                personal = decoder.decode(record).personal
+            except CryptoError:  # the backup's keys are wrapped under a destroyed KEK
+                continue
+            opened |= {str(v) for v in personal.values() if not isinstance(v, Marker)}
     places = {
         "event store dump": postgres_server.pg_dump(events_db),
         "keystore dump": postgres_server.pg_dump(keys_db),
         "pre-erasure event store backup": events_backup,
         "pre-erasure keystore backup": keys_backup,
         "service log": log.read_bytes(),
+        "Kafka topic": kafka_blob,
     }
     plaintext = {name: plaintext_hits(blob, ERASED) for name, blob in places.items()}
     decrypted_erased = sorted(set(ERASED.values()) & opened)
@@ -178,7 +226,10 @@ def test_erasure_proof_across_store_logs_and_pre_erasure_backups(
         print("\nerasure proof:")
         for name, hits in plaintext.items():
             print(f"  {name:34s} {len(places[name]):>9,} bytes  plaintext hits {len(hits)}")
-        print(f"  sealed tokens tried {len(all_tokens)} (live + restored), with every KEK left")
+        print(
+            f"  sealed tokens tried {len(all_tokens)} (live + restored) and {len(records)}"
+            " Kafka records decoded, with every KEK left"
+        )
         print(f"  erased subject's values decrypted: {len(decrypted_erased)} of {len(ERASED)}")
         print(f"  kept subject's values decrypted:   {len(decrypted_kept)} of {len(KEPT)}")
 

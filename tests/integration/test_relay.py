@@ -118,6 +118,16 @@ def test_consumers_decode_the_topic_and_erased_subjects_come_back_as_markers(
     tenant, _ = service.crm.create_tenant("Toko")
     kept, _ = service.crm.register_contact(tenant.id, "agent", {"full_name": "Putri Ayu"})
     erased, _ = service.crm.register_contact(tenant.id, "agent", {"full_name": "Bayu Aji"})
+    for contact in (kept, erased):  # values sealed in another aggregate: a consent record
+        service.crm.consents.decide(
+            tenant.id,
+            contact.id,
+            "agent",
+            purpose="marketing",
+            granted=True,
+            policy_version=None,
+            source="formulir toko",
+        )
     service.crm.erase_contact(tenant.id, erased.id, "officer", "subject asked", None)
     new_relay(service).catch_up()
     records = consume(
@@ -133,6 +143,13 @@ def test_consumers_decode_the_topic_and_erased_subjects_come_back_as_markers(
     assert personal[(kept.id, "Contact.Registered")] == {"full_name": "Putri Ayu"}
     assert personal[(erased.id, "Contact.Registered")] == {"full_name": Marker.ERASED}
     assert personal[(erased.id, "Contact.Erased")] == {}
+    consents = [
+        (event.data["contact_id"], event.personal)
+        for event in (decoder.decode(r) for r in records)
+        if event.type.startswith("ConsentRecord.") and event.personal
+    ]
+    assert (str(kept.id), {"source": "formulir toko"}) in consents
+    assert (str(erased.id), {"source": Marker.ERASED}) in consents
 
 
 def test_relay_republishes_an_unrecorded_batch_after_a_crash_and_skips_recorded_ones(
