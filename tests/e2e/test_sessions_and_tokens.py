@@ -6,8 +6,10 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -208,3 +210,24 @@ def test_revocations_are_rate_limited_too(make_settings: Callable[[str], Setting
         assert statuses == [204, 204, 429]
     finally:
         api.service.close()
+
+
+def test_a_token_issued_by_another_process_works_at_once_and_bad_ones_cost_no_catch_up(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = api.new_tenant()
+    other = bootstrap(api.service.settings)  # a second API process on the same database
+    try:
+        issued = other.crm.register_user(
+            UUID(tenant.id), "admin", "agent", {"full_name": "Dari Proses Lain"}, None
+        )
+    finally:
+        other.close()
+    fresh = {"Authorization": f"Bearer {issued.token}"}
+    assert api.client.get("/v1/contacts", headers=fresh).status_code == 200
+
+    waits: list[int] = []
+    monkeypatch.setattr(api.service, "read_your_writes", lambda p: waits.append(p) or True)
+    bad = {"Authorization": "Bearer crm_" + "x" * 43}
+    assert api.client.get("/v1/contacts", headers=bad).status_code == 401
+    assert waits == []  # caught up already: a wrong token is refused without waiting
