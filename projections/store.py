@@ -27,6 +27,7 @@ from psycopg.sql import SQL, Identifier, Literal
 from storage.sql import to_pyformat
 
 Write = tuple[str, Mapping[str, Any]]
+Batch = tuple[Tracking, Sequence[Write], int]  # (position reached, writes, position before)
 MIGRATION_ROW = "__migration__"  # the library's own bookkeeping row in the tracking table
 _CREATE_INDEX = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\b", re.IGNORECASE)
 
@@ -66,6 +67,8 @@ class ReadModelStore(Protocol):
     def apply(
         self, tracking: Tracking, writes: Sequence[Write], previous: int | None = None
     ) -> None: ...
+
+    def apply_many(self, batches: Sequence[Batch]) -> None: ...
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]: ...
 
@@ -109,6 +112,14 @@ class SQLiteReadModels(SQLiteTrackingRecorder):
                 self._compare_and_set(cur, tracking, previous)
             for sql, params in writes:
                 cur.execute(sql, dict(params))
+
+    def apply_many(self, batches: Sequence[Batch]) -> None:
+        """Several projections' batches in one transaction: all commit, or none does."""
+        with self.datastore.transaction(commit=True) as cur:
+            for tracking, writes, previous in batches:
+                self._compare_and_set(cur, tracking, previous)
+                for sql, params in writes:
+                    cur.execute(sql, dict(params))
 
     def _compare_and_set(self, cur: Any, tracking: Tracking, previous: int) -> None:
         params = {
@@ -195,6 +206,16 @@ class PostgresReadModels(PostgresTrackingRecorder):
             for sql, params in writes:
                 cur.execute(to_pyformat(sql), dict(params))
 
+    def apply_many(self, batches: Sequence[Batch]) -> None:
+        """Several projections' batches in one transaction (one commit, one flush). Callers
+        pass them ordered by tracking name: row locks are then taken in the order
+        :meth:`swap_in` takes them, so the two cannot deadlock."""
+        with self.datastore.transaction(commit=True) as cur:
+            for tracking, writes, previous in batches:
+                self._compare_and_set(cur, tracking, previous)
+                for sql, params in writes:
+                    cur.execute(to_pyformat(sql), dict(params))
+
     def _compare_and_set(self, cur: Any, tracking: Tracking, previous: int) -> None:
         params = {
             "name": tracking.application_name,
@@ -258,7 +279,7 @@ class PostgresReadModels(PostgresTrackingRecorder):
             cur.execute(
                 SQL(
                     "SELECT application_name FROM {0} WHERE application_name = ANY(%s)"
-                    " ORDER BY application_name FOR UPDATE"
+                    ' ORDER BY application_name COLLATE "C" FOR UPDATE'
                 ).format(self._table),
                 (names,),
             )
