@@ -36,7 +36,7 @@ class Mode:
     relay_events: int
 
 
-QUICK = Mode("quick", 3, 100, 3.0, 20_000, 3, 5.0, 5_000)
+QUICK = Mode("quick", 3, 100, 2.0, 20_000, 3, 4.0, 5_000)
 FULL = Mode("full", 5, 300, 8.0, 1_000_000, 5, 20.0, 50_000)
 
 
