@@ -59,7 +59,11 @@ def run(server: PostgresServer, mode: Mode, results: Results) -> None:
     )
     try:
         writes = ProductWrites(service, 1)
-        wait_until(lambda: max(lag.events for lag in service.runner.lag().values()) == 0, 60, "worker started")
+        wait_until(
+            lambda: max(lag.events for lag in service.runner.lag().values()) == 0,
+            60,
+            "worker started",
+        )
         rate = max_rate(writes) / 2
         results.notes.append(f"projection lag: paced at {rate:.0f} updates/s (half the max)")
         p99s, maxima = [], []

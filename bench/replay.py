@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
-from typing import Any
 
 from bench.appends import DETAILS
 from bench.common import Measurement, Mode, Results, deployment_env
@@ -120,12 +119,12 @@ def in_child(work: str, env: dict[str, str]) -> tuple[int, float, float]:
     child.start()
     sender.close()
     try:
-        result: Any = receiver.recv()
+        events, seconds, peak = receiver.recv()
     except EOFError:
         raise RuntimeError(f"the {work} process died (exit {child.exitcode})") from None
     finally:
         child.join()
-    return result
+    return int(events), float(seconds), float(peak)
 
 
 def measure(work: str, env: dict[str, str]) -> tuple[list[float], list[float]]:
