@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 from bench.appends import DETAILS
 from bench.common import Measurement, Mode, Results, deployment_env
@@ -57,6 +58,11 @@ def fill(service: Service, events: int) -> int:
 
 
 def _peak_rss_mb() -> float:
+    """This process's own peak (VmHWM). Not ``ru_maxrss``: Linux carries that across
+    fork and exec, so a spawned child would report its parent's peak when larger."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
