@@ -5,10 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test unit lint format typecheck clean
+.PHONY: help install run test unit lint format typecheck bench bench-quick clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 
 typecheck: $(STAMP) ## mypy over the packages
 	$(BIN)/mypy
+
+bench: $(STAMP) ## benchmarks vs the eventsourcing library, full sizes (~15 min; bench/results/)
+	$(BIN)/crm bench
+
+bench-quick: $(STAMP) ## the same with small sizes (under 3 min), for development
+	$(BIN)/crm bench --quick
 
 clean: ## remove the virtualenv and caches (keeps ./var)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

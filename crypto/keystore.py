@@ -133,7 +133,7 @@ class SqlKeystore(Keystore):
             cur.execute(
                 "INSERT INTO subject_keys (subject_id, tenant_id, key_id, kek_id, wrapped_key,"
                 " created_at) VALUES (:subject, :tenant, :key_id, :kek_id, :wrapped, :now)"
-                " ON CONFLICT (subject_id) DO NOTHING",
+                " ON CONFLICT (subject_id) DO NOTHING RETURNING key_id",
                 {
                     "subject": str(subject_id),
                     "tenant": str(tenant_id),
@@ -143,11 +143,15 @@ class SqlKeystore(Keystore):
                     "now": _now().isoformat(),
                 },
             )
-            inserted = cur.rowcount == 1
-        found = self._find(tenant_id, subject_id)
-        if found is None:  # pragma: no cover - the row was inserted or already there
+            inserted = cur.fetchone() is not None
+        if inserted:  # ours is the subject's key: no need to read it back
+            created = DataKey(key_id, key, kek_id)
+            self.cache.put(subject_id, (tenant_id, created))
+            return replace(created, created=True)
+        found = self._find(tenant_id, subject_id)  # another writer's key, or a fence
+        if found is None:  # pragma: no cover - the row was there a moment ago
             raise KeyDestroyed(f"subject {subject_id} has no key")
-        return replace(found, created=inserted and found.key_id == key_id)
+        return found
 
     def key_for_opening(self, tenant_id: UUID, subject_id: UUID) -> DataKey:
         found = self._find(tenant_id, subject_id)

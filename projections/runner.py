@@ -21,7 +21,7 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from projections.store import ReadModelStore, StaleBatch, Write
+from projections.store import Batch, ReadModelStore, StaleBatch, Write
 
 log = logging.getLogger("crm.projections")
 
@@ -85,7 +85,8 @@ class ProjectionRunner:
         self._lock = threading.Lock()
 
     def positions(self) -> dict[str, int]:
-        return {p.name: self.store.max_tracking_id(p.name) or 0 for p in self.projections}
+        tracked = self.store.tracked()  # one query for all, rather than one per projection
+        return {p.name: tracked.get(p.name, 0) for p in self.projections}
 
     def head(self) -> int:
         return self.app.recorder.max_notification_id() or 0
@@ -105,12 +106,35 @@ class ProjectionRunner:
                 if not notifications:
                     return start - 1
                 events = [(n.id, self.app.mapper.to_domain_event(n)) for n in notifications]
-                for projection in self.projections:
-                    apply_batch(
-                        self.store, projection, projection.name, positions[projection.name], events
-                    )
+                if not self._apply_together(positions, events):
+                    for projection in self.projections:
+                        apply_batch(
+                            self.store,
+                            projection,
+                            projection.name,
+                            positions[projection.name],
+                            events,
+                        )
                 if progress is not None:
                     progress(min(self.positions().values(), default=0))
+
+    def _apply_together(self, positions: dict[str, int], events: Sequence[tuple[int, Any]]) -> bool:
+        """Every projection's batch in one transaction (one commit instead of one per
+        projection); False when a position moved or a write failed, so the caller applies
+        them one by one and each projection settles its own race, as before."""
+        batches: list[Batch] = []
+        for projection in sorted(self.projections, key=lambda p: p.name):
+            position = positions[projection.name]
+            last, writes = pending_writes(projection, position, events)
+            if last > position:
+                batches.append((Tracking(projection.name, last), writes, position))
+        if not batches:
+            return True
+        try:
+            self.store.apply_many(batches)
+        except IntegrityError:  # StaleBatch included: another runner got there first
+            return False
+        return True
 
     def lag(self) -> dict[str, Lag]:
         """Per projection, how far behind the log head it is."""
@@ -134,6 +158,21 @@ class ProjectionRunner:
         return max((datetime.now(UTC) - timestamp).total_seconds(), 0.0)
 
 
+def pending_writes(
+    projection: Projection, position: int, events: Sequence[tuple[int, Any]]
+) -> tuple[int, list[Write]]:
+    """The writes for the events after ``position`` (skipping repeats, as a redelivered
+    Kafka partition has), and the position they reach."""
+    writes: list[Write] = []
+    last = position
+    for notification_id, event in events:
+        if notification_id <= last:
+            continue
+        writes.extend(projection.writes_for(event, notification_id))
+        last = notification_id
+    return last, writes
+
+
 def apply_batch(
     store: ReadModelStore,
     projection: Projection,
@@ -148,13 +187,7 @@ def apply_batch(
     skipped, so a batch may hold repeats, as a redelivered Kafka partition does. If
     another runner moved the position first, nothing is written.
     """
-    writes: list[Write] = []
-    last = position
-    for notification_id, event in events:
-        if notification_id <= last:
-            continue
-        writes.extend(projection.writes_for(event, notification_id))
-        last = notification_id
+    last, writes = pending_writes(projection, position, events)
     if last == position:
         return position
     try:

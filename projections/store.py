@@ -14,8 +14,11 @@ Rebuilds build fresh tables beside the live ones and swap them in with one trans
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, Protocol
 
 import orjson
@@ -27,6 +30,7 @@ from psycopg.sql import SQL, Identifier, Literal
 from storage.sql import to_pyformat
 
 Write = tuple[str, Mapping[str, Any]]
+Batch = tuple[Tracking, Sequence[Write], int]  # (position reached, writes, position before)
 MIGRATION_ROW = "__migration__"  # the library's own bookkeeping row in the tracking table
 _CREATE_INDEX = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\b", re.IGNORECASE)
 
@@ -67,6 +71,8 @@ class ReadModelStore(Protocol):
         self, tracking: Tracking, writes: Sequence[Write], previous: int | None = None
     ) -> None: ...
 
+    def apply_many(self, batches: Sequence[Batch]) -> None: ...
+
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]: ...
 
     def max_tracking_id(self, application_name: str) -> int | None: ...
@@ -80,6 +86,22 @@ class ReadModelStore(Protocol):
     def discard(self, tables: Sequence[str], tracking_name: str) -> None: ...
 
     def swap_in(self, swaps: Sequence[Swap]) -> None: ...
+
+
+def execute_writes(cur: Any, writes: Sequence[Write], dialect_sql: Callable[[str], str]) -> None:
+    """Run the writes in order; a run of the same statement goes as one ``executemany``
+    (one round trip in psycopg's pipeline mode) rather than one round trip per row."""
+    for sql, group in groupby(writes, key=itemgetter(0)):
+        rows = [dict(params) for _, params in group]
+        if len(rows) == 1:
+            cur.execute(dialect_sql(sql), rows[0])
+        else:
+            cur.executemany(dialect_sql(sql), rows)
+
+
+@lru_cache(maxsize=4096)
+def _pyformat(sql: str) -> str:
+    return to_pyformat(sql)
 
 
 def _stale(tracking: Tracking, previous: int) -> StaleBatch:
@@ -107,8 +129,14 @@ class SQLiteReadModels(SQLiteTrackingRecorder):
                 self._insert_tracking(cur, tracking)
             else:
                 self._compare_and_set(cur, tracking, previous)
-            for sql, params in writes:
-                cur.execute(sql, dict(params))
+            execute_writes(cur, writes, str)
+
+    def apply_many(self, batches: Sequence[Batch]) -> None:
+        """Several projections' batches in one transaction: all commit, or none does."""
+        with self.datastore.transaction(commit=True) as cur:
+            for tracking, writes, previous in batches:
+                self._compare_and_set(cur, tracking, previous)
+                execute_writes(cur, writes, str)
 
     def _compare_and_set(self, cur: Any, tracking: Tracking, previous: int) -> None:
         params = {
@@ -192,8 +220,16 @@ class PostgresReadModels(PostgresTrackingRecorder):
                 self._insert_tracking(cur, tracking)
             else:
                 self._compare_and_set(cur, tracking, previous)
-            for sql, params in writes:
-                cur.execute(to_pyformat(sql), dict(params))
+            execute_writes(cur, writes, _pyformat)
+
+    def apply_many(self, batches: Sequence[Batch]) -> None:
+        """Several projections' batches in one transaction (one commit, one flush). Callers
+        pass them ordered by tracking name: row locks are then taken in the order
+        :meth:`swap_in` takes them, so the two cannot deadlock."""
+        with self.datastore.transaction(commit=True) as cur:
+            for tracking, writes, previous in batches:
+                self._compare_and_set(cur, tracking, previous)
+                execute_writes(cur, writes, _pyformat)
 
     def _compare_and_set(self, cur: Any, tracking: Tracking, previous: int) -> None:
         params = {
@@ -258,7 +294,7 @@ class PostgresReadModels(PostgresTrackingRecorder):
             cur.execute(
                 SQL(
                     "SELECT application_name FROM {0} WHERE application_name = ANY(%s)"
-                    " ORDER BY application_name FOR UPDATE"
+                    ' ORDER BY application_name COLLATE "C" FOR UPDATE'
                 ).format(self._table),
                 (names,),
             )
