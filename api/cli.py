@@ -80,12 +80,9 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def tenant_create(args: argparse.Namespace) -> int:
-    service = _service()
-    try:
+    with _service() as service:
         tenant, admin = service.crm.create_tenant(args.name)
         service.runner.catch_up()
-    finally:
-        service.close()
     print(
         orjson.dumps(
             {"id": str(tenant.id), "name": tenant.name, "admin_token": admin.token}
@@ -95,11 +92,8 @@ def tenant_create(args: argparse.Namespace) -> int:
 
 
 def projections_catch_up(args: argparse.Namespace) -> int:
-    service = _service()
-    try:
+    with _service() as service:
         reached = service.runner.catch_up()
-    finally:
-        service.close()
     print(f"projections caught up to position {reached}")
     return 0
 
@@ -107,8 +101,7 @@ def projections_catch_up(args: argparse.Namespace) -> int:
 def projections_rebuild(args: argparse.Namespace) -> int:
     from projections.rebuild import rebuild, select
 
-    service = _service()
-    try:
+    with _service() as service:
         chosen = select(service.runner.projections, args.name)
         names = ", ".join(p.name for p in chosen)
         started = time.monotonic()
@@ -119,8 +112,6 @@ def projections_rebuild(args: argparse.Namespace) -> int:
             batch_size=service.settings.projections.batch_size,
             progress=ProgressBar(f"rebuilding {names}"),
         )
-    finally:
-        service.close()
     elapsed = time.monotonic() - started
     print(f"rebuilt {names} up to position {reached} in {elapsed:.1f}s; swapped in")
     return 0
@@ -176,15 +167,12 @@ def _run_from_kafka() -> int:
 
 
 def projections_status(args: argparse.Namespace) -> int:
-    service = _service()
-    try:
+    with _service() as service:
         head = service.runner.head()
         lag = service.runner.lag()
         positions = service.runner.positions()
         tracked = service.read_models.tracked()
         limits = service.settings.projections
-    finally:
-        service.close()
     report = {
         "head": head,
         "projections": {

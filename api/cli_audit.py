@@ -34,8 +34,7 @@ def audit_verify(args: argparse.Namespace) -> int:
         source: LedgerSource = BundleSource(args.bundle)
         verdict = verify_ledger(source, args.public_key)
     else:
-        service = cli_service()
-        try:
+        with cli_service() as service:
             recorder = service.crm.ledger_recorder
             total = service.crm.recorder.max_notification_id() or 0
             bar = ProgressBar("verifying")
@@ -44,20 +43,15 @@ def audit_verify(args: argparse.Namespace) -> int:
                 StoreSource(recorder), key, progress=lambda done: bar(done, total)
             )
             bar(total, total)
-        finally:
-            service.close()
     print_json(verdict.as_dict())
     return 0 if verdict.ok else 1
 
 
 def audit_export(args: argparse.Namespace) -> int:
-    service = cli_service()
-    try:
+    with cli_service() as service:
         with open(args.file, "wb") as out:
             count = export_bundle(service.crm.ledger_recorder, out)
         key = service.ledger_signer.public_key
-    finally:
-        service.close()
     print(f"exported {count} ledger entries to {args.file}; ledger public key: {key}")
     return 0
 
@@ -85,8 +79,7 @@ def audit_replay(args: argparse.Namespace) -> int:
     as_of = datetime.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC)
     if as_of.tzinfo is None:
         raise SettingsError("--as-of needs a UTC offset, e.g. 2026-11-01T00:00:00Z")
-    service = cli_service()
-    try:
+    with cli_service() as service:
         tenant = UUID(args.tenant)
         if args.contact:
             states: Iterable[dict[str, Any]] = [
@@ -96,18 +89,13 @@ def audit_replay(args: argparse.Namespace) -> int:
             states = tenant_states(service.crm, service.read_models, tenant, as_of)
         for state in states:
             sys.stdout.write(orjson.dumps(state).decode() + "\n")
-    finally:
-        service.close()
     return 0
 
 
 def audit_checkpoint(args: argparse.Namespace) -> int:
     """Sign a checkpoint at the current head now, and print it (JSON)."""
-    service = cli_service()
-    try:
+    with cli_service() as service:
         checkpoint = checkpoint_now(service.crm.ledger_recorder)
-    finally:
-        service.close()
     if checkpoint is None:
         raise SettingsError("the ledger is empty: nothing to checkpoint yet")
     print_json(checkpoint)

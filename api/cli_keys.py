@@ -90,13 +90,10 @@ def keys_destroy_kek(args: argparse.Namespace) -> int:
 
 def keys_status(args: argparse.Namespace) -> int:
     """KEKs, and erasures still recoverable from pre-erasure backups (exit 1 if overdue)."""
-    service = cli_service()
-    try:
+    with cli_service() as service:
         pending = pending_erasures(service.keystore)
         keks = known_keks(service.keystore)
         stale = KekRotator(service.keystore).stale_count()
-    finally:
-        service.close()
     now = datetime.now(UTC).isoformat()
     overdue = [p for p in pending if p.complete_by < now]
     print_json(
@@ -112,12 +109,9 @@ def keys_status(args: argparse.Namespace) -> int:
 
 
 def erasures_run_due(args: argparse.Namespace) -> int:
-    service = cli_service()
-    try:
+    with cli_service() as service:
         done = service.erasures.run_due()
         service.runner.catch_up()
-    finally:
-        service.close()
     print(f"{len(done)} scheduled erasures executed")
     return 0
 

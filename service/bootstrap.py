@@ -126,6 +126,12 @@ class Service:
         the read models to reach the log's current head (which includes the command)."""
         return self.read_your_writes(self.crm.recorder.max_notification_id() or 0)
 
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self.crm.close()
         self.keystore_db.close()
