@@ -64,6 +64,22 @@ def sealed_cells(column: str | None) -> dict[str, str]:
     return dict(orjson.loads(column)) if column else {}
 
 
+def positions(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Tracking rows as {projection name: position}, without the library's own row."""
+    return {
+        r["application_name"]: int(r["notification_id"])
+        for r in rows
+        if r["application_name"] != MIGRATION_ROW
+    }
+
+
+def create_tables(datastore: Any, statements: Sequence[str]) -> None:
+    """Run DDL in one transaction, on either engine's datastore."""
+    with datastore.transaction(commit=True) as cur:
+        for statement in statements:
+            cur.execute(statement)
+
+
 class ReadModelStore(Protocol):
     """Tables of read models plus the tracking table, in one database."""
 
@@ -163,17 +179,10 @@ class SQLiteReadModels(SQLiteTrackingRecorder):
             return [dict(row) for row in cur.fetchall()]
 
     def tracked(self) -> dict[str, int]:
-        rows = self.query("SELECT application_name, notification_id FROM tracking")
-        return {
-            r["application_name"]: int(r["notification_id"])
-            for r in rows
-            if r["application_name"] != MIGRATION_ROW
-        }
+        return positions(self.query("SELECT application_name, notification_id FROM tracking"))
 
     def create_tables(self, statements: Sequence[str]) -> None:
-        with self.datastore.transaction(commit=True) as cur:
-            for statement in statements:
-                cur.execute(statement)
+        create_tables(self.datastore, statements)
 
     def discard(self, tables: Sequence[str], tracking_name: str) -> None:
         with self.datastore.transaction(commit=True) as cur:
@@ -264,16 +273,10 @@ class PostgresReadModels(PostgresTrackingRecorder):
                 SQL("SELECT application_name, notification_id FROM {0}").format(self._table)
             )
             rows = cur.fetchall()
-        return {
-            r["application_name"]: int(r["notification_id"])
-            for r in rows
-            if r["application_name"] != MIGRATION_ROW
-        }
+        return positions(rows)
 
     def create_tables(self, statements: Sequence[str]) -> None:
-        with self.datastore.transaction(commit=True) as cur:
-            for statement in statements:
-                cur.execute(statement)
+        create_tables(self.datastore, statements)
 
     def discard(self, tables: Sequence[str], tracking_name: str) -> None:
         with self.datastore.transaction(commit=True) as cur:
