@@ -23,7 +23,7 @@ from domain.errors import (
     TransitionNotAllowed,
     VersionMismatch,
 )
-from service.errors import ConcurrentWrite, Gone, NotFound
+from service.errors import CommitFailed, ConcurrentWrite, Gone, NotFound
 from service.settings import SettingsError
 
 log = logging.getLogger("crm.api")
@@ -42,6 +42,7 @@ _STATUS: list[tuple[type[DomainError], int]] = [
     (NotFound, 404),
     (Gone, 410),
     (SubjectErased, 410),
+    (CommitFailed, 503),
 ]
 
 
@@ -107,7 +108,8 @@ def _domain_error(_: Request, exc: Exception) -> JSONResponse:
         errors = [{"field": getattr(exc, "field", None), "rule": exc.code}]
     elif isinstance(exc, ConsentRequired):
         errors = [{"purpose": exc.purpose, "rule": exc.code}]
-    return problem(status, exc.code, exc.title, str(exc), errors=errors)
+    headers = {"Retry-After": "1"} if isinstance(exc, CommitFailed) else None
+    return problem(status, exc.code, exc.title, str(exc), errors=errors, headers=headers)
 
 
 def _validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -185,6 +185,16 @@ class SqlKeystore(Keystore):
         self.cache.put(subject_id, (tenant_id, found))
         return found
 
+    def key_rows(self, after_subject: str, limit: int) -> list[dict[str, object]]:
+        """The keystore's rows (ids and times only, never key material), in subject order,
+        from after ``after_subject``: for audits that walk the whole keystore in pages."""
+        with self.db.transaction(write=False) as cur:
+            return cur.execute(
+                "SELECT subject_id, tenant_id, key_id, created_at, destroyed_at"
+                " FROM subject_keys WHERE subject_id > :after ORDER BY subject_id LIMIT :limit",
+                {"after": after_subject, "limit": limit},
+            ).fetchall()
+
     def destroy(self, tenant_id: UUID, subject_id: UUID) -> Destruction:
         """One statement path of constant cost: the row loses its key material and keeps
         the fence; ``wrapped_under`` remembers which KEK a backup would need."""

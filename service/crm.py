@@ -6,6 +6,7 @@ Every method takes the caller's tenant and refuses to touch another tenant's agg
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,14 +24,14 @@ from crypto.errors import KeyDestroyed
 from crypto.keystore import Keystore
 from crypto.sealer import NewKey, SubjectSealer
 from domain.contact import Contact
-from domain.errors import VersionMismatch
+from domain.errors import DomainError, VersionMismatch
 from domain.keys import SubjectKey
 from domain.sealing import field_label
 from domain.tenant import Tenant
 from domain.user import Role, User
 from service.consents import Consents
 from service.credentials import hash_password, new_token, token_hash
-from service.errors import ConcurrentWrite, Gone, NotFound
+from service.errors import CommitFailed, ConcurrentWrite, Gone, NotFound
 from service.group_commit import GroupCommitter
 from service.requests import SubjectRequests
 from service.service_data import ServiceData
@@ -41,8 +42,10 @@ from storage.ledger import (
     PostgresLedgerRecorder,
     SQLiteLedgerRecorder,
 )
+from storage.sql import is_unique_violation
 from storage.transcoder import OrjsonTranscoder
 
+log = logging.getLogger("crm.store")
 A = TypeVar("A", bound=Aggregate)
 PLATFORM_ACTOR = "platform"
 Clock = Callable[[], datetime]
@@ -301,9 +304,21 @@ class CRM(Application[UUID]):
                 recordings = self.group_committer.submit(events)
             else:
                 recordings = self.save(*events)
-        except IntegrityError:
-            raise ConcurrentWrite("another write to this resource won the race") from None
+        except IntegrityError as exc:
+            if is_unique_violation(exc):
+                raise ConcurrentWrite("another write to this resource won the race") from None
+            raise self._commit_failed(exc) from None
+        except DomainError:
+            raise
+        except Exception as exc:  # the database, the signer or its KMS: nothing was stored
+            raise self._commit_failed(exc) from None
         return [r.notification.id for r in recordings]
+
+    @staticmethod
+    def _commit_failed(exc: Exception) -> CommitFailed:
+        # The type only: a database message can quote the values of the failed statement.
+        log.error("commit failed, nothing stored", extra={"error_type": type(exc).__name__})
+        return CommitFailed("the command could not be stored; nothing was changed, retry")
 
     def close(self) -> None:
         if self.group_committer is not None:

@@ -25,6 +25,14 @@ class ConcurrentWrite(DomainError):
     title = "Conflict"
 
 
+class CommitFailed(DomainError):
+    """The event store could not commit a command (the database, the signer or its KMS
+    failed): nothing of it was stored, so the caller may retry."""
+
+    code = "commit-failed"
+    title = "Service unavailable"
+
+
 class Gone(DomainError):
     """The subject was erased; its personal data no longer exists anywhere."""
 

@@ -149,6 +149,11 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
+        if _flag(env, "POSTGRES_ENABLE_DB_FUNCTIONS", False):
+            raise SettingsError(
+                "POSTGRES_ENABLE_DB_FUNCTIONS inserts events without their audit ledger"
+                " entries: unset it"
+            )
         data_dir = Path(env.get("CRM_DATA_DIR", DEFAULT_DATA_DIR))
         max_body = _number(env, "CRM_MAX_BODY_BYTES", "65536", int)
         return cls(

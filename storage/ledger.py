@@ -18,9 +18,16 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from eventsourcing.persistence import StoredEvent
+import psycopg
+from eventsourcing.persistence import (
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
+from eventsourcing.utils import retry
 from psycopg.sql import SQL
 
 from crypto.ledger import GENESIS, SignedTreeHead, TreeHead, chain_hash, event_hash
@@ -224,6 +231,24 @@ class LedgerRecorder:
             row = cur.execute(sql).fetchone()
         return None if row is None or row["position"] is None else int(row["position"])
 
+    def aggregates_at_version(self, aggregate_ids: Sequence[UUID], version: int) -> set[UUID]:
+        """Which of ``aggregate_ids`` have a stored event at ``version``, in one query."""
+        if not aggregate_ids:
+            return set()
+        params: dict[str, Any] = {f"id{i}": self._stored_id(a) for i, a in enumerate(aggregate_ids)}
+        placeholders = ", ".join(f":{name}" for name in params)
+        rows = self.query(
+            f"SELECT originator_id FROM {self.events_table} WHERE originator_version = :version"
+            f" AND originator_id IN ({placeholders})",
+            {**params, "version": version},
+        )
+        found = (r["originator_id"] for r in rows)
+        return {f if isinstance(f, UUID) else UUID(str(f)) for f in found}
+
+    def _stored_id(self, aggregate_id: UUID) -> object:
+        """An aggregate id as the engine's events table stores it (SQLite: hex text)."""
+        return aggregate_id.hex if self.dialect == "sqlite" else aggregate_id
+
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         with self.read() as cur:
             return cur.execute(sql, params or {}).fetchall()
@@ -272,6 +297,42 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         self.events_table = events_table_name
         self.sql_create_statements.extend(SQL(s).format() for s in SCHEMA)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """The library's insert, except that a failure after the INSERT rolls back.
+
+        ``eventsourcing`` 9.5.6 catches what the steps after the insert raise (here: the
+        ledger entries, the head and its signature, the checkpoint) inside the transaction
+        block, lets the block exit normally, which commits, and re-raises afterwards: half a
+        command would be stored and the head left behind. Here the block is left with
+        :class:`psycopg.Rollback` instead, so nothing of the command is kept (invariant 13).
+        Its ``POSTGRES_ENABLE_DB_FUNCTIONS`` path inserts through a stored procedure that
+        never reaches the ledger, so it is refused.
+        """
+        if self.datastore.enable_db_functions:
+            raise ProgrammingError("POSTGRES_ENABLE_DB_FUNCTIONS bypasses the audit ledger")
+        failure: Exception | None = None
+        ids: Sequence[int] | None = None
+        with self.datastore.get_connection() as conn:
+            with conn.pipeline() as pipeline, conn.transaction():
+                with conn.cursor() as curs:
+                    self._insert_events(curs, stored_events, **kwargs)
+                if stored_events:
+                    with conn.cursor() as curs:
+                        try:
+                            self._insert_stored_events(curs, stored_events, **kwargs)
+                            pipeline.sync()  # constraint violations surface here
+                            ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+                        except Exception as exc:
+                            failure = exc
+                    if failure is not None:
+                        raise psycopg.Rollback
+            if failure is not None:
+                raise failure  # outside the pipeline block, as the library does
+        return ids
 
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any

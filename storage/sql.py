@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import psycopg
 import psycopg_pool
+from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 
 Dialect = Literal["sqlite", "postgres"]
@@ -159,3 +160,18 @@ def open_database(url: str) -> SqlDatabase:
 
 
 IntegrityErrors: tuple[type[Exception], ...] = (sqlite3.IntegrityError, psycopg.IntegrityError)
+
+_SQLITE_UNIQUE = {1555, 2067}  # SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) is a duplicate key, as when two writers take the
+    same aggregate version, rather than another refusal (a CHECK, a trigger, a fault)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, pg_errors.UniqueViolation):
+            return True
+        if isinstance(seen, sqlite3.IntegrityError):
+            return getattr(seen, "sqlite_errorcode", None) in _SQLITE_UNIQUE
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.conftest import ADMIN_TOKEN
 from tests.e2e.conftest import Api
+from tests.faults import TimingOutSigner
 
 
 def test_every_single_resource_response_carries_its_version_etag(api: Api) -> None:
@@ -99,3 +100,25 @@ def test_if_match_that_is_not_a_version_is_412_and_stores_nothing(api: Api) -> N
         )
         assert response.status_code == 412, tag
     assert api.event_count() == before
+
+
+def test_a_signer_that_times_out_answers_503_and_stores_nothing(api: Api) -> None:
+    tenant = api.new_tenant()
+    before = api.event_count()
+    ledger = api.service.crm.ledger
+    real, ledger.signer = ledger.signer, TimingOutSigner(ledger.signer)
+    try:
+        refused = api.client.post(
+            "/v1/contacts", json={"full_name": "Rina Kusuma"}, headers=tenant.auth("agent")
+        )
+    finally:
+        ledger.signer = real
+    assert refused.status_code == 503
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json()["type"] == "urn:crm:problem:commit-failed"
+    assert api.event_count() == before
+    retried = api.client.post(
+        "/v1/contacts", json={"full_name": "Rina Kusuma"}, headers=tenant.auth("agent")
+    )
+    assert retried.status_code == 201
