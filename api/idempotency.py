@@ -6,7 +6,8 @@ caller namespace (the caller's tenant, or the platform operator) for 24 hours:
   body, ``Content-Type``, ``Location``, ``ETag``), marked ``Idempotent-Replayed: true``,
   and nothing runs or is stored;
 - the same key with another body, target or caller is a 422;
-- the same key while the first request still runs is a 409 with ``Retry-After``.
+- the same key while the first request still runs is a 409 with ``Retry-After``;
+- a key whose first response named a subject since erased is a 410 until the key expires.
 Only successful (2xx) responses are kept: a failed request stored nothing, so its retry
 runs again. Requests without a valid token pass through untouched (the route answers 401,
 or, for a login, needs no caller). How responses are stored: :mod:`service.idempotency`.
@@ -82,6 +83,14 @@ class IdempotencyMiddleware:
             await self._run_once(scope, receive, send, body, namespace, key, claim)
         elif claim.outcome == "replay" and claim.response is not None:
             await _replay(send, claim.response)
+        elif claim.outcome == "purged":
+            await send_problem(
+                send,
+                410,
+                "erased",
+                "Gone",
+                "the first response to this key named a subject that was since erased",
+            )
         elif claim.outcome == "mismatch":
             await send_problem(
                 send,

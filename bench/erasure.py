@@ -1,6 +1,6 @@
 """Erasure latency for subjects with 10, 1,000 and 10,000 events: it should stay flat.
 
-Each timed erasure is one ``CRM.erase_contact`` (key destroyed in the keystore, then the
+Each timed erasure is one ``Erasures.erase`` (key destroyed in the keystore, then the
 erasure and key-destruction events recorded with their ledger entries), on a subject of
 its own. Baseline: one durable single-event save through the library's Application, the
 floor of any recorded command.
@@ -35,7 +35,7 @@ def contact_with_events(service: Service, tenant_id: uuid.UUID, events: int) -> 
 
 def erasure_ms(service: Service, tenant_id: uuid.UUID, subject: uuid.UUID) -> float:
     started = time.perf_counter()
-    service.crm.erase_contact(tenant_id, subject, "bench", "benchmark", None)
+    service.erasures.erase(tenant_id, subject, "bench", "benchmark", None)
     return (time.perf_counter() - started) * 1000
 
 

@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from threading import Lock
+from typing import Any
 from uuid import UUID
 
 from crypto import aead
@@ -32,14 +33,23 @@ SCHEMA = [
         created_at TEXT NOT NULL,
         destroyed_at TEXT,
         wrapped_under TEXT,
+        erasure_id TEXT,
+        recorded_at TEXT,
         CHECK ((wrapped_key IS NULL) = (destroyed_at IS NOT NULL))
     )""",
-    "CREATE INDEX IF NOT EXISTS subject_keys_kek ON subject_keys (kek_id)",
     """CREATE TABLE IF NOT EXISTS key_encryption_keys (
         kek_id TEXT PRIMARY KEY,
         first_used_at TEXT NOT NULL,
         destroyed_at TEXT
     )""",
+]
+# Columns added after the first release, for keystores created before them.
+ADDED_COLUMNS = {"subject_keys": {"erasure_id": "TEXT", "recorded_at": "TEXT"}}
+INDEXES = [
+    "CREATE INDEX IF NOT EXISTS subject_keys_kek ON subject_keys (kek_id)",
+    # Erasures whose key is destroyed but whose events are not (yet) known to be stored.
+    "CREATE INDEX IF NOT EXISTS subject_keys_unrecorded ON subject_keys (destroyed_at)"
+    " WHERE destroyed_at IS NOT NULL AND recorded_at IS NULL",
 ]
 
 
@@ -68,11 +78,13 @@ class PendingErasure:
 
 @dataclass(frozen=True)
 class Destruction:
-    """What destroying a subject's key did: which key, when, and whether it had been before."""
+    """What destroying a subject's key did: which key, when, whether it had been before, and
+    the erasure it was destroyed for (the first one's, when it had been)."""
 
     key_id: str
     destroyed_at: datetime
     already_destroyed: bool
+    erasure_id: str
 
 
 def wrap_context(tenant_id: UUID, subject_id: UUID, key_id: str) -> bytes:
@@ -91,8 +103,12 @@ class Keystore(ABC):
         """The subject's existing key. Raises KeyDestroyed if erased or never created."""
 
     @abstractmethod
-    def destroy(self, tenant_id: UUID, subject_id: UUID) -> Destruction:
-        """Remove the key material for good and fence the subject. Idempotent."""
+    def destroy(self, tenant_id: UUID, subject_id: UUID, erasure_id: str) -> Destruction:
+        """Remove the key material for good and fence the subject, for ``erasure_id``.
+        Idempotent: destroying again answers with the first destruction."""
+
+    def mark_recorded(self, subject_id: UUID) -> None:  # noqa: B027 - optional bookkeeping
+        """Note that the erasure's events are stored, so recovery can leave it alone."""
 
 
 class SqlKeystore(Keystore):
@@ -115,6 +131,9 @@ class SqlKeystore(Keystore):
 
     def create_tables(self) -> None:
         self.db.run_script(SCHEMA)
+        for table, columns in ADDED_COLUMNS.items():
+            self.db.add_missing_columns(table, columns)
+        self.db.run_script(INDEXES)
         with self.db.transaction() as cur:
             cur.execute(
                 "INSERT INTO key_encryption_keys (kek_id, first_used_at) VALUES (:kek, :now)"
@@ -195,15 +214,21 @@ class SqlKeystore(Keystore):
                 {"after": after_subject, "limit": limit},
             ).fetchall()
 
-    def destroy(self, tenant_id: UUID, subject_id: UUID) -> Destruction:
+    def destroy(self, tenant_id: UUID, subject_id: UUID, erasure_id: str) -> Destruction:
         """One statement path of constant cost: the row loses its key material and keeps
-        the fence; ``wrapped_under`` remembers which KEK a backup would need."""
+        the fence; ``wrapped_under`` remembers which KEK a backup would need, and the row
+        remembers the erasure until its events are known to be stored."""
         self.cache.evict(subject_id)
         now = _now()
-        params = {"subject": str(subject_id), "tenant": str(tenant_id), "now": now.isoformat()}
+        params = {
+            "subject": str(subject_id),
+            "tenant": str(tenant_id),
+            "now": now.isoformat(),
+            "erasure": erasure_id,
+        }
         with self.db.transaction() as cur:
             row = cur.execute(
-                "SELECT tenant_id, key_id, kek_id, destroyed_at FROM subject_keys"
+                "SELECT tenant_id, key_id, kek_id, destroyed_at, erasure_id FROM subject_keys"
                 " WHERE subject_id = :subject",
                 params,
             ).fetchone()
@@ -211,21 +236,43 @@ class SqlKeystore(Keystore):
                 # A fence for a subject that never had a key: nothing can create one later.
                 cur.execute(
                     "INSERT INTO subject_keys (subject_id, tenant_id, key_id, created_at,"
-                    " destroyed_at) VALUES (:subject, :tenant, 'none', :now, :now)",
+                    " destroyed_at, erasure_id) VALUES (:subject, :tenant, 'none', :now, :now,"
+                    " :erasure)",
                     params,
                 )
-                return Destruction("none", now, False)
+                return Destruction("none", now, False, erasure_id)
             if row["tenant_id"] != str(tenant_id):
                 raise KeyDestroyed(f"subject {subject_id} belongs to another tenant")
             if row["destroyed_at"] is not None:
-                return Destruction(row["key_id"], datetime.fromisoformat(row["destroyed_at"]), True)
+                first = row["erasure_id"] or erasure_id
+                destroyed_at = datetime.fromisoformat(row["destroyed_at"])
+                return Destruction(row["key_id"], destroyed_at, True, first)
             cur.execute(
                 "UPDATE subject_keys SET wrapped_key = NULL, kek_id = NULL, destroyed_at = :now,"
-                " wrapped_under = :kek WHERE subject_id = :subject",
+                " wrapped_under = :kek, erasure_id = :erasure WHERE subject_id = :subject",
                 {**params, "kek": row["kek_id"]},
             )
         self.cache.evict(subject_id)
-        return Destruction(row["key_id"], now, False)
+        return Destruction(row["key_id"], now, False, erasure_id)
+
+    def mark_recorded(self, subject_id: UUID) -> None:
+        with self.db.transaction() as cur:
+            cur.execute(
+                "UPDATE subject_keys SET recorded_at = :now"
+                " WHERE subject_id = :subject AND recorded_at IS NULL",
+                {"subject": str(subject_id), "now": _now().isoformat()},
+            )
+
+    def unrecorded_erasures(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Destroyed keys whose erasure is not known to be recorded in the event store: a
+        process that died between the two, or a keystore from before the bookkeeping."""
+        with self.db.transaction(write=False) as cur:
+            return cur.execute(
+                "SELECT subject_id, tenant_id, key_id, destroyed_at, erasure_id"
+                " FROM subject_keys WHERE destroyed_at IS NOT NULL AND recorded_at IS NULL"
+                " ORDER BY destroyed_at LIMIT :limit",
+                {"limit": limit},
+            ).fetchall()
 
 
 class InMemoryKeystore(Keystore):
@@ -250,11 +297,11 @@ class InMemoryKeystore(Keystore):
             raise KeyDestroyed(f"subject {subject_id} has no data key")
         return key
 
-    def destroy(self, tenant_id: UUID, subject_id: UUID) -> Destruction:
+    def destroy(self, tenant_id: UUID, subject_id: UUID, erasure_id: str) -> Destruction:
         with self._lock:
             owner, key = self._keys.get(subject_id, (tenant_id, None))
             self._keys[subject_id] = (owner, None)
-        return Destruction(key.key_id if key else "none", _now(), key is None)
+        return Destruction(key.key_id if key else "none", _now(), key is None, erasure_id)
 
 
 def _now() -> datetime:

@@ -223,6 +223,11 @@ class Contact(Aggregate):
         )
 
     @staticmethod
+    def erasure_reason(reason: str) -> str:
+        """The reason an erasure is recorded with, checked before any key is destroyed."""
+        return clean_text(reason, "reason", max_length=500, required=True)
+
+    @staticmethod
     def erasure_recorded(
         *,
         contact_id: UUID,
@@ -249,7 +254,7 @@ class Contact(Aggregate):
             erasure_id=str(erasure_id),
             key_id=key_id,
             destroyed_at=destroyed_at,
-            reason=clean_text(reason, "reason", max_length=500, required=True),
+            reason=Contact.erasure_reason(reason),
             request_id=request_id,
         )
 

@@ -37,9 +37,10 @@ from projections.shares import SharesProjection
 from projections.store import PostgresReadModels, ReadModelStore, SQLiteReadModels
 from projections.users import UsersProjection
 from service.crm import CRM, Clock, system_clock
-from service.erasure import ErasureScheduler
+from service.erasure import Erasures
 from service.idempotency import IdempotencyStore
 from service.rate_limits import RateLimiter
+from service.requests import SubjectRequests
 from service.settings import Settings, SettingsError
 from storage.ledger import CheckpointPolicy, LedgerWriter
 from storage.sql import SqlDatabase, open_database
@@ -88,7 +89,8 @@ class Service:
     keystore_db: SqlDatabase
     read_models: ReadModelStore
     runner: ProjectionRunner
-    erasures: ErasureScheduler
+    erasures: Erasures
+    requests: SubjectRequests
     signer: Signer
     ledger_signer: Signer
     blind_index: BlindIndex
@@ -282,6 +284,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
     idempotency.create_tables()
     rate_limiter = RateLimiter(edge_db, api_secret)
     rate_limiter.create_tables()
+    erasures = Erasures(crm, side.keystore, side.read_models, idempotency)
     return Service(
         settings=settings,
         crm=crm,
@@ -291,7 +294,8 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         runner=ProjectionRunner(
             crm, side.read_models, side.projections, batch_size=settings.projections.batch_size
         ),
-        erasures=ErasureScheduler(crm, side.read_models),
+        erasures=erasures,
+        requests=SubjectRequests(crm, erasures),
         signer=Signer(_key(settings.signing_key, settings.signing_key_file, "CRM_SIGNING_KEY")),
         ledger_signer=ledger_signer,
         blind_index=side.blind_index,

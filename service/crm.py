@@ -7,7 +7,6 @@ Every method takes the caller's tenant and refuses to touch another tenant's agg
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,12 +18,11 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Transcoder
 from eventsourcing.utils import Environment, EnvType, get_topic
 
-from crypto.certificates import ErasureCertificate
 from crypto.errors import KeyDestroyed
 from crypto.keystore import Keystore
 from crypto.sealer import NewKey, SubjectSealer
 from domain.contact import Contact
-from domain.errors import DomainError, VersionMismatch
+from domain.errors import DomainError
 from domain.keys import SubjectKey
 from domain.sealing import field_label
 from domain.tenant import Tenant
@@ -33,7 +31,6 @@ from service.consents import Consents
 from service.credentials import hash_password, new_token, token_hash
 from service.errors import CommitFailed, ConcurrentWrite, Gone, NotFound
 from service.group_commit import GroupCommitter
-from service.requests import SubjectRequests
 from service.service_data import ServiceData
 from service.shares import Shares
 from storage.ledger import (
@@ -56,6 +53,18 @@ def system_clock() -> datetime:
 
 
 @dataclass(frozen=True)
+class ContactHead:
+    """A contact's last version and its last event (erased if that is ``Contact.Erased``)."""
+
+    version: int
+    last_event: Any
+
+    @property
+    def erased(self) -> bool:
+        return isinstance(self.last_event, Contact.Erased)
+
+
+@dataclass(frozen=True)
 class Issued:
     """A new aggregate with the bearer token issued for it (shown once, never stored)."""
 
@@ -70,7 +79,8 @@ class CRM(Application[UUID]):
     tells the time the privacy rules need (deadlines, expiry, the policy in force).
 
     The commands of the privacy-policy domain are grouped by subject matter in
-    ``consents``, ``service_data``, ``shares`` and ``requests``.
+    ``consents``, ``service_data`` and ``shares``; requests and erasures, which need the
+    keystore and the edge's stored responses too, are built beside it in the bootstrap.
     """
 
     name = "crm"
@@ -93,7 +103,6 @@ class CRM(Application[UUID]):
         self.consents = Consents(self)
         self.service_data = ServiceData(self)
         self.shares = Shares(self)
-        self.requests = SubjectRequests(self)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Configuration comes only from :mod:`service.settings`, never from os.environ.
@@ -219,9 +228,7 @@ class CRM(Application[UUID]):
         changes: Mapping[str, object],
         expected_version: int | None,
     ) -> tuple[Contact, int]:
-        contact = self.contact(tenant_id, contact_id)
-        if contact.erased:
-            raise Gone("the contact was erased")
+        contact = self.live_contact(tenant_id, contact_id)
         try:
             contact.update(
                 actor=actor, changes=changes, sealer=self.sealer, expected_version=expected_version
@@ -230,72 +237,20 @@ class CRM(Application[UUID]):
             raise Gone("the contact was erased") from None
         return contact, self.commit(contact)
 
-    def erase_contact(
-        self,
-        tenant_id: UUID,
-        contact_id: UUID,
-        actor: str,
-        reason: str,
-        request_id: str | None,
-        erasure_id: UUID | None = None,
-        expected_version: int | None = None,
-    ) -> ErasureCertificate:
-        """Destroy the subject's key, then record it, in time that does not depend on how
-        many events the contact has: only its first and last events are read.
-
-        Key first: a failure in between leaves the data erased, and a retry records it.
-        """
-        last_version, erased = self._contact_head(tenant_id, contact_id)
-        if erased:
-            raise Gone("the contact was already erased")
-        if expected_version is not None and expected_version != last_version:
-            raise VersionMismatch(expected_version, last_version)
-        erasure_id = erasure_id or uuid.uuid4()
-        destruction = self.keystore.destroy(tenant_id, contact_id)
-        erasure = Contact.erasure_recorded(
-            contact_id=contact_id,
-            tenant_id=str(tenant_id),
-            last_version=last_version,
-            already_erased=erased,
-            actor=actor,
-            erasure_id=erasure_id,
-            key_id=destruction.key_id,
-            destroyed_at=destruction.destroyed_at.isoformat(),
-            reason=reason,
-            request_id=request_id,
-        )
-        records: list[Any] = [erasure]
-        if destruction.key_id != "none" and not destruction.already_destroyed:
-            records.append(
-                SubjectKey.destroyed(
-                    tenant_id=tenant_id,
-                    subject_id=contact_id,
-                    key_id=destruction.key_id,
-                    erasure_id=erasure_id,
-                    actor=actor,
-                )
-            )
-        position = self.commit_events(records)
-        return ErasureCertificate(
-            erasure_id=str(erasure_id),
-            tenant_id=str(tenant_id),
-            subject_id=str(contact_id),
-            key_id=destruction.key_id,
-            destroyed_at=destruction.destroyed_at.isoformat(),
-            erased_by=actor,
-            request_id=request_id,
-            ledger_position=min(position),
-        )
-
-    def _contact_head(self, tenant_id: UUID, contact_id: UUID) -> tuple[int, bool]:
-        """(last version, erased?) from two indexed reads, scoped to the tenant."""
+    def contact_head(self, tenant_id: UUID, contact_id: UUID) -> ContactHead:
+        """The contact's last version and event, from two indexed reads scoped to the tenant
+        (what erasure needs, in the same time for ten events or ten thousand)."""
         first = self.recorder.select_events(contact_id, lte=1)
         registered: Any = self.mapper.to_domain_event(first[0]) if first else None
         if not isinstance(registered, Contact.Registered) or registered.tenant_id != str(tenant_id):
             raise NotFound("no contact with that id")
         last = self.recorder.select_events(contact_id, desc=True, limit=1)
         last_event = self.mapper.to_domain_event(last[0])
-        return last_event.originator_version, isinstance(last_event, Contact.Erased)
+        return ContactHead(last_event.originator_version, last_event)
+
+    def position_of(self, aggregate_id: UUID, version: int) -> int:
+        """The log position of one stored event."""
+        return self.ledger_recorder.position_of(aggregate_id, version)
 
     def commit_events(self, events: list[Any]) -> list[int]:
         """Save events atomically, through group commit when enabled; return positions."""
@@ -329,10 +284,16 @@ class CRM(Application[UUID]):
         return self.owned(Contact, tenant_id, contact_id)
 
     def live_contact(self, tenant_id: UUID, contact_id: UUID) -> Contact:
-        """The contact, unless it was erased (Gone): what needs its key starts here."""
+        """The contact, unless it was erased (Gone): every command about a subject starts
+        here. The keystore's fence is asked too, so a command that needs no key still stops
+        in the moment between an erasure destroying the key and recording it."""
         contact = self.contact(tenant_id, contact_id)
         if contact.erased:
             raise Gone("the contact was erased")
+        try:
+            self.keystore.key_for_opening(tenant_id, contact_id)
+        except KeyDestroyed:
+            raise Gone("the contact was erased") from None
         return contact
 
     def open_sealed(

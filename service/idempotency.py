@@ -8,8 +8,10 @@ What is stored, and why it holds no readable personal data at rest:
   key derived from the service's API secret *and the client's idempotency key*. The client's
   key is not stored anywhere, so neither a dump of the database nor a dump plus the service's
   keys opens a stored response: only a retry that presents the key again does;
-- the ids the response names (UUIDs, not personal), so erasing a subject deletes every
-  stored response that mentions it before its window is over.
+- the ids the response names (UUIDs, not personal), so erasing a subject purges every
+  stored response that mentions it before its window is over. The key stays, marked
+  ``purged``, until its window ends: a retry is told the subject is gone (410) rather than
+  running again and creating a new record of the erased person.
 
 Two requests with one key race on the primary key: the first inserts a ``pending`` row and
 runs; the second sees the row and gets "in progress" (a 409). A pending row whose request
@@ -65,7 +67,7 @@ class StoredResponse:
 class Claim:
     """The outcome of presenting a key: run the request, replay, or refuse."""
 
-    outcome: Literal["owned", "replay", "mismatch", "in_progress"]
+    outcome: Literal["owned", "replay", "mismatch", "in_progress", "purged"]
     ref: str = ""
     response: StoredResponse | None = None
     claimed_at: float = 0.0
@@ -140,6 +142,8 @@ class IdempotencyStore:
             return Claim("mismatch", ref)
         if row["state"] == "done":
             return Claim("replay", ref, self._open(namespace, key, ref, row["response"]))
+        if row["state"] == "purged":
+            return Claim("purged", ref)
         claimed_at = float(row["claimed_at"])
         if claimed_at > now - PENDING_LEASE_SECONDS:
             return Claim("in_progress", ref)
@@ -180,10 +184,12 @@ class IdempotencyStore:
             )
 
     def forget_subject(self, namespace: str, subject_id: str) -> int:
-        """Delete every stored response that names an erased subject; returns how many."""
+        """Purge every stored response that names an erased subject; returns how many. The
+        keys stay until they expire, so their retries are answered "gone", never run again."""
         with self.db.transaction() as cur:
             return cur.execute(
-                "DELETE FROM idempotency_keys WHERE namespace = :ns AND resources LIKE :pattern",
+                "UPDATE idempotency_keys SET state = 'purged', response = NULL"
+                " WHERE namespace = :ns AND state = 'done' AND resources LIKE :pattern",
                 {"ns": namespace, "pattern": f"% {subject_id.lower()} %"},
             ).rowcount
 

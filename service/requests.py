@@ -11,13 +11,15 @@ from service.errors import check_version
 
 if TYPE_CHECKING:
     from service.crm import CRM
+    from service.erasure import Erasures
 
 
 class SubjectRequests:
     """The request queue's commands. Deadlines come from the CRM's clock."""
 
-    def __init__(self, crm: CRM) -> None:
+    def __init__(self, crm: CRM, erasures: Erasures) -> None:
         self.crm = crm
+        self.erasures = erasures
 
     def receive(
         self,
@@ -65,7 +67,7 @@ class SubjectRequests:
             if contact.erased:
                 erasure_id = contact.erasure_id
             else:
-                certificate = self.crm.erase_contact(
+                certificate = self.erasures.erase(
                     tenant_id,
                     request.contact_id,
                     actor,

@@ -245,6 +245,17 @@ class LedgerRecorder:
         found = (r["originator_id"] for r in rows)
         return {f if isinstance(f, UUID) else UUID(str(f)) for f in found}
 
+    def position_of(self, aggregate_id: UUID, version: int) -> int:
+        """The log position of the event ``version`` of ``aggregate_id``."""
+        rows = self.query(
+            f"SELECT {self.position_column} AS position FROM {self.events_table}"
+            " WHERE originator_id = :id AND originator_version = :version",
+            {"id": self._stored_id(aggregate_id), "version": version},
+        )
+        if not rows:
+            raise LookupError("no such stored event")
+        return int(rows[0]["position"])
+
     def _stored_id(self, aggregate_id: UUID) -> object:
         """An aggregate id as the engine's events table stores it (SQLite: hex text)."""
         return aggregate_id.hex if self.dialect == "sqlite" else aggregate_id

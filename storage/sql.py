@@ -77,6 +77,24 @@ class SqlDatabase(ABC):
             for statement in statements:
                 cur.execute(statement)
 
+    def add_missing_columns(self, table: str, columns: Mapping[str, str]) -> None:
+        """``ALTER TABLE ... ADD COLUMN`` for each of ``columns`` the table lacks: the one
+        migration step both engines need (SQLite has no ``ADD COLUMN IF NOT EXISTS``)."""
+        with self.transaction() as cur:
+            if self.dialect == "sqlite":
+                rows = cur.execute(f"PRAGMA table_info({table})").fetchall()
+                present = {str(r["name"]) for r in rows}
+            else:
+                rows = cur.execute(
+                    "SELECT column_name FROM information_schema.columns"
+                    " WHERE table_name = :table AND table_schema = current_schema()",
+                    {"table": table},
+                ).fetchall()
+                present = {str(r["column_name"]) for r in rows}
+            for column, kind in columns.items():
+                if column not in present:
+                    cur.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
     def ping(self) -> None:
         with self.transaction(write=False) as cur:
             cur.execute("SELECT 1 AS ok")

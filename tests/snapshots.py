@@ -9,7 +9,7 @@ from uuid import UUID
 
 from projections.runner import Projection
 from projections.store import ReadModelStore
-from service.crm import CRM
+from service.bootstrap import Service
 
 Snapshot = dict[str, list[tuple[tuple[str, Any], ...]]]
 
@@ -33,14 +33,15 @@ def snapshot(store: ReadModelStore, projections: Sequence[Projection]) -> Snapsh
     return tables
 
 
-def write_history(crm: CRM, rng: random.Random, commands: int) -> list[UUID]:
+def write_history(service: Service, rng: random.Random, commands: int) -> list[UUID]:
     """Tenants, users, contacts, updates and erasures, chosen by ``rng``, after one pass
     through the privacy-policy domain (policy, consents, activity, link, share, request) so
     every read model holds rows; returns the contact ids. Every contact carries the
     :data:`PERSONAL` values (numbered)."""
+    crm = service.crm
     tenant, _ = crm.create_tenant("Toko Sejahtera")
     crm.register_user(tenant.id, "platform", "agent", {"full_name": PERSONAL["full_name"]}, None)
-    first = _privacy_domain(crm, tenant.id)
+    first = _privacy_domain(service, tenant.id)
     contacts: list[UUID] = [first]
     live: list[UUID] = [first]
     for i in range(commands):
@@ -56,11 +57,12 @@ def write_history(crm: CRM, rng: random.Random, commands: int) -> list[UUID]:
             crm.update_contact(tenant.id, rng.choice(live), "agent", changes, None)
         else:
             victim = live.pop(rng.randrange(len(live)))
-            crm.erase_contact(tenant.id, victim, "officer", "subject asked", None)
+            service.erasures.erase(tenant.id, victim, "officer", "subject asked", None)
     return contacts
 
 
-def _privacy_domain(crm: CRM, tenant_id: UUID) -> UUID:
+def _privacy_domain(service: Service, tenant_id: UUID) -> UUID:
+    crm = service.crm
     first, _ = crm.register_contact(tenant_id, "agent", dict(PERSONAL))
     crm.consents.publish_policy(
         tenant_id,
@@ -103,7 +105,7 @@ def _privacy_domain(crm: CRM, tenant_id: UUID) -> UUID:
     crm.shares.approve(tenant_id, share.id, "pic")
     crm.shares.authorize(tenant_id, share.id, "admin", agreement_ref="PKS-2026-01", expires_at=None)
     crm.shares.execute(tenant_id, share.id, "agent")
-    crm.requests.receive(
+    service.requests.receive(
         tenant_id,
         "officer",
         contact_id=first.id,

@@ -154,8 +154,10 @@ def erasure_certificate(
 )
 def cancel_erasure(erasure_id: str, service: ServiceDep, caller: Officer) -> ScheduledErasureOut:
     """Cancel a scheduled erasure before it runs."""
-    cancelled = service.erasures.cancel(caller.tenant_id, parse_id(erasure_id), caller.actor)
-    service.settle()
+    cancelled, position = service.erasures.cancel(
+        caller.tenant_id, parse_id(erasure_id), caller.actor
+    )
+    service.read_your_writes(position)
     return ScheduledErasureOut(**vars(cancelled))
 
 

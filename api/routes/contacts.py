@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel
 
 from api.deps import IfMatch, Principal, ServiceDep, parse_id, require
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
@@ -150,20 +151,20 @@ def find_contacts(
 def erase_contact(
     contact_id: str,
     body: ErasureIn,
-    response: Response,
     service: ServiceDep,
     caller: Officer,
     expected_version: IfMatch,
-) -> Any:
+) -> Response:
     """Destroy the subject's key now and return the signed erasure certificate, or, with
-    ``grace_period_hours``, schedule it (202) so it can still be cancelled.
+    ``grace_period_hours``, schedule it (202, with the schedule's ``id`` that
+    ``POST /v1/erasures/{id}/cancel`` takes) so it can still be cancelled.
 
     Stored idempotent responses that name the subject are deleted too: none of them may
     replay the subject's data after this.
     """
     subject = parse_id(contact_id)
     if body.grace_period_hours is not None:
-        scheduled = service.erasures.schedule(
+        scheduled, position = service.erasures.schedule(
             caller.tenant_id,
             subject,
             caller.actor,
@@ -171,10 +172,10 @@ def erase_contact(
             body.request_id,
             timedelta(hours=body.grace_period_hours),
         )
-        service.settle()
-        response.status_code = 202
-        return ScheduledErasureOut(**vars(scheduled))
-    certificate = service.crm.erase_contact(
+        service.read_your_writes(position)
+        out: BaseModel = ScheduledErasureOut(**vars(scheduled))
+        return _json(out, 202, {"Location": f"/v1/erasures/{scheduled.id}"})
+    certificate = service.erasures.erase(
         caller.tenant_id,
         subject,
         caller.actor,
@@ -182,7 +183,11 @@ def erase_contact(
         body.request_id,
         expected_version=expected_version,
     )
-    service.idempotency.forget_subject(str(caller.tenant_id), str(subject))
     service.read_your_writes(certificate.ledger_position)
-    set_etag(response, IMMUTABLE_VERSION)
-    return certificate.signed(service.signer)
+    out = ErasureCertificateOut.model_validate(certificate.signed(service.signer))
+    return _json(out, 200, {"ETag": f'"{IMMUTABLE_VERSION}"'})
+
+
+def _json(body: BaseModel, status: int, headers: dict[str, str]) -> Response:
+    """One answer of a route with two success shapes, each validated by its own model."""
+    return Response(body.model_dump_json(), status, headers, media_type="application/json")

@@ -54,7 +54,7 @@ def receive_request(
     A parent or guardian (``requested_by: guardian``) acts for a minor and says so with
     ``subject_is_minor: true``.
     """
-    request = service.crm.requests.receive(
+    request = service.requests.receive(
         caller.tenant_id,
         caller.actor,
         contact_id=body_id(body.contact_id, "contact_id"),
@@ -108,9 +108,7 @@ def start_request(
     request_id: str, response: Response, service: ServiceDep, caller: Handler, version: IfMatch
 ) -> RequestOut:
     """open -> in_progress."""
-    request = service.crm.requests.start(
-        caller.tenant_id, parse_id(request_id), caller.actor, version
-    )
+    request = service.requests.start(caller.tenant_id, parse_id(request_id), caller.actor, version)
     service.settle()
     return request_out(service, caller.tenant_id, request.id, response)
 
@@ -121,7 +119,7 @@ def complete_request(
 ) -> RequestOut:
     """in_progress -> done. For an erasure request this erases the contact first (its key
     is destroyed) and the answer carries the signed erasure certificate."""
-    request, certificate = service.crm.requests.complete(
+    request, certificate = service.requests.complete(
         caller.tenant_id, parse_id(request_id), caller.actor, version
     )
     service.settle()
@@ -142,7 +140,7 @@ def reject_request(
     version: IfMatch,
 ) -> RequestOut:
     """open or in_progress -> rejected, with a reason (kept in clear: no personal data)."""
-    request = service.crm.requests.reject(
+    request = service.requests.reject(
         caller.tenant_id,
         parse_id(request_id),
         caller.actor,

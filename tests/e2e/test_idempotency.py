@@ -194,7 +194,9 @@ def test_stored_response_holds_no_plaintext_and_not_the_key(api: Api) -> None:
         assert secret not in dumped
 
 
-def test_erasure_deletes_stored_responses_that_name_the_subject(api: Api) -> None:
+def test_erasure_purges_stored_responses_and_their_keys_answer_410(api: Api) -> None:
+    """A retry of a keyed create after the subject was erased must neither replay the erased
+    data nor run again (which would record the erased person anew): it is told "gone"."""
     tenant = api.new_tenant()
     headers = keyed(tenant.auth("agent"), "before-erasure")
     created = api.client.post("/v1/contacts", json={"full_name": "Budi"}, headers=headers).json()
@@ -204,9 +206,17 @@ def test_erasure_deletes_stored_responses_that_name_the_subject(api: Api) -> Non
         headers=tenant.auth("privacy_officer"),
     )
     assert erased.status_code == 200
+    events = api.event_count()
+
     again = api.client.post("/v1/contacts", json={"full_name": "Budi"}, headers=headers)
-    assert "idempotent-replayed" not in again.headers
-    assert "Budi" in again.text and again.json()["id"] != created["id"]
+
+    assert again.status_code == 410
+    assert again.json()["type"] == "urn:crm:problem:erased"
+    assert "Budi" not in again.text
+    assert api.event_count() == events
+    with api.service.edge_db.transaction(write=False) as cur:
+        rows = cur.execute("SELECT state, response FROM idempotency_keys").fetchall()
+    assert {"state": "purged", "response": None} in rows
 
 
 def test_a_post_route_added_later_gets_idempotency_for_free(api: Api) -> None:

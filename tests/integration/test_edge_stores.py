@@ -86,7 +86,7 @@ def test_erasure_forgets_responses_that_name_the_subject(service: Service) -> No
         claim = store.claim("t", key, fingerprint(service))
         store.complete("t", key, claim, response if key == "names-it" else RESPONSE)
     assert store.forget_subject("t", subject.upper()) == 1
-    assert store.claim("t", "names-it", fingerprint(service)).outcome == "owned"
+    assert store.claim("t", "names-it", fingerprint(service)).outcome == "purged"
     assert store.claim("t", "other", fingerprint(service)).outcome == "replay"
 
 

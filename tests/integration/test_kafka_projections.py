@@ -52,7 +52,7 @@ def test_read_models_fed_from_kafka_equal_those_fed_from_the_database(
     settings = make_settings("postgres", kafka_env)
     service = bootstrap(settings)
     rng = random.Random(5)
-    write_history(service.crm, rng, commands=30)
+    write_history(service, rng, commands=30)
     relay_everything(service)
     elsewhere = postgres_server.create_database("views_" + uuid.uuid4().hex[:8])
     remote = read_model_store(elsewhere, [s for p in service.runner.projections for s in p.schema])
@@ -73,7 +73,7 @@ def test_read_models_fed_from_kafka_equal_those_fed_from_the_database(
     try:
         wait_until(lambda: applied() == service.runner.head(), 30, "Kafka-fed catch-up")
         # More events while it runs, and the whole log again from a relay that lost its place.
-        write_history(service.crm, rng, commands=15)
+        write_history(service, rng, commands=15)
         service.read_models.discard([], f"relay@{settings.kafka.topic}")
         relay_everything(service)
         wait_until(lambda: applied() == service.runner.head(), 30, "Kafka-fed follow")

@@ -6,7 +6,7 @@ import base64
 import sqlite3
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from service.bootstrap import Service, bootstrap
 from service.errors import Gone
 from service.settings import Settings
 from storage.sql import SqlDatabase, open_database
+from tests.clock import ManualClock
 from tests.conftest import random_key
 from tests.harness import PostgresServer
 
@@ -113,7 +114,7 @@ def test_rotation_resumes_after_a_crash_between_batches(service: Service) -> Non
 
 def test_a_destroyed_key_is_never_rewrapped_back(service: Service) -> None:
     tenant_id, ids = people(service)
-    service.crm.erase_contact(tenant_id, ids[1], "po", "asked", None)
+    service.erasures.erase(tenant_id, ids[1], "po", "asked", None)
     old = service.settings.kek
     assert old
     new = random_key()
@@ -131,7 +132,7 @@ def test_pre_erasure_backup_is_useless_once_the_epoch_closes(
 ) -> None:
     tenant_id, ids = people(service)
     restore = backup_keystore(service, request)
-    service.crm.erase_contact(tenant_id, ids[0], "po", "asked", None)
+    service.erasures.erase(tenant_id, ids[0], "po", "asked", None)
     assert [p.subject_id for p in pending_erasures(service.keystore)] == [str(ids[0])]
 
     old = service.settings.kek
@@ -160,11 +161,13 @@ def test_pre_erasure_backup_is_useless_once_the_epoch_closes(
         fresh.close()
 
 
-def test_scheduled_erasure_runs_when_due_and_cancelled_one_never_does(service: Service) -> None:
+def test_scheduled_erasure_runs_when_due_and_cancelled_one_never_does(
+    service: Service, clock: ManualClock
+) -> None:
     tenant_id, ids = people(service)
     erasures = service.erasures
-    kept = erasures.schedule(tenant_id, ids[0], "po", "asked", None, timedelta(hours=1))
-    doomed = erasures.schedule(tenant_id, ids[1], "po", "asked", None, timedelta(hours=2))
+    kept, _ = erasures.schedule(tenant_id, ids[0], "po", "asked", None, timedelta(hours=1))
+    doomed, _ = erasures.schedule(tenant_id, ids[1], "po", "asked", None, timedelta(hours=2))
     service.runner.catch_up()
     erasures.cancel(tenant_id, uuid.UUID(kept.id), "po")
     service.runner.catch_up()
@@ -172,7 +175,7 @@ def test_scheduled_erasure_runs_when_due_and_cancelled_one_never_does(service: S
         erasures.cancel(tenant_id, uuid.UUID(kept.id), "po")
 
     assert erasures.run_due() == []  # nothing due yet
-    erasures.clock = lambda: datetime.now(UTC) + timedelta(hours=3)
+    clock.advance(hours=3)
     done = erasures.run_due()
     assert [c.subject_id for c in done] == [str(ids[1])]
     assert done[0].erasure_id == doomed.id
@@ -187,7 +190,7 @@ def test_scheduled_erasure_runs_when_due_and_cancelled_one_never_does(service: S
 
 def test_key_lifecycle_is_recorded_without_key_material(service: Service) -> None:
     tenant_id, ids = people(service)
-    service.crm.erase_contact(tenant_id, ids[0], "po", "asked", None)
+    service.erasures.erase(tenant_id, ids[0], "po", "asked", None)
     service.runner.catch_up()
     rows = service.read_models.query(
         "SELECT event_type FROM audit_timeline WHERE subject_id = :s ORDER BY position",

@@ -100,7 +100,7 @@ def test_concurrent_writers_share_one_unbroken_chain(ledgered: Service) -> None:
 def test_crypto_shredding_is_not_tampering(ledgered: Service) -> None:
     tenant_id, ids = fill(ledgered)
     before = verify(ledgered)
-    ledgered.crm.erase_contact(tenant_id, ids[2], "po", "asked", None)
+    ledgered.erasures.erase(tenant_id, ids[2], "po", "asked", None)
     after = verify(ledgered)
     assert before["ok"] is True and after["ok"] is True
     assert after["checked"] == before["checked"] + 2  # type: ignore[operator]

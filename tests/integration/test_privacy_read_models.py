@@ -129,7 +129,7 @@ def test_marketing_audience_is_contacts_with_current_marketing_consent(service: 
         policy_version=None,
         source=None,
     )
-    service.crm.erase_contact(tenant_id, erased.id, "po", "asked", None)
+    service.erasures.erase(tenant_id, erased.id, "po", "asked", None)
     service.runner.catch_up()
     rows = consenting_contacts(service.read_models, tenant_id, "marketing", "", 50)
     assert [r["id"] for r in rows] == [str(granted)]
@@ -182,7 +182,7 @@ def test_request_queue_shows_what_is_overdue_by_the_clock(
     service: Service, clock: ManualClock
 ) -> None:
     tenant_id, contact_id = setup(service)
-    early = service.crm.requests.receive(
+    early = service.requests.receive(
         tenant_id,
         "po",
         contact_id=contact_id,
@@ -191,7 +191,7 @@ def test_request_queue_shows_what_is_overdue_by_the_clock(
         subject_is_minor=False,
     )
     clock.advance(hours=24)
-    late = service.crm.requests.receive(
+    late = service.requests.receive(
         tenant_id,
         "po",
         contact_id=contact_id,
@@ -199,7 +199,7 @@ def test_request_queue_shows_what_is_overdue_by_the_clock(
         requested_by="subject",
         subject_is_minor=False,
     )
-    done = service.crm.requests.receive(
+    done = service.requests.receive(
         tenant_id,
         "po",
         contact_id=contact_id,
@@ -207,8 +207,8 @@ def test_request_queue_shows_what_is_overdue_by_the_clock(
         requested_by="operator",
         subject_is_minor=False,
     )
-    service.crm.requests.start(tenant_id, done.id, "po")
-    service.crm.requests.complete(tenant_id, done.id, "po")
+    service.requests.start(tenant_id, done.id, "po")
+    service.requests.complete(tenant_id, done.id, "po")
     clock.advance(hours=50)  # early: 74 h old, late and done: 50 h old
     service.runner.catch_up()
     overdue = find_requests(service.read_models, tenant_id, overdue=True, now=utc_text(clock()))
@@ -222,7 +222,7 @@ def test_request_queue_shows_what_is_overdue_by_the_clock(
 
 def test_completed_erasure_request_erases_the_contact(service: Service) -> None:
     tenant_id, contact_id = setup(service)
-    request = service.crm.requests.receive(
+    request = service.requests.receive(
         tenant_id,
         "po",
         contact_id=contact_id,
@@ -230,8 +230,8 @@ def test_completed_erasure_request_erases_the_contact(service: Service) -> None:
         requested_by="guardian",
         subject_is_minor=True,
     )
-    service.crm.requests.start(tenant_id, request.id, "po")
-    done, certificate = service.crm.requests.complete(tenant_id, request.id, "po")
+    service.requests.start(tenant_id, request.id, "po")
+    done, certificate = service.requests.complete(tenant_id, request.id, "po")
     assert certificate is not None and certificate.request_id == str(request.id)
     assert done.erasure_id == certificate.erasure_id
     with pytest.raises(Gone):
@@ -257,7 +257,7 @@ def test_erasure_blanks_every_sealed_token_in_the_new_read_models(service: Servi
     assert "s1." in before
     assert all(v not in before for v in [*USAGE.values(), HANDLE, SOURCE])
 
-    service.crm.erase_contact(tenant_id, contact_id, "po", "subject asked", None)
+    service.erasures.erase(tenant_id, contact_id, "po", "subject asked", None)
     service.runner.catch_up()
     assert "s1." not in every_row(service)
     [share] = find_shares(service.read_models, tenant_id, share_id=share_id)

@@ -33,7 +33,7 @@ def indexes(service: Service) -> set[tuple[str, str]]:
 def test_rebuild_yields_exactly_the_read_models_the_live_projection_produced(
     service: Service,
 ) -> None:
-    write_history(service.crm, random.Random(6), commands=40)
+    write_history(service, random.Random(6), commands=40)
     service.runner.catch_up()
     live = snapshot(service.read_models, service.runner.projections)
     live_indexes = indexes(service)
@@ -59,7 +59,7 @@ def test_rebuild_yields_exactly_the_read_models_the_live_projection_produced(
 
 
 def test_rebuild_discards_what_an_interrupted_rebuild_left(service: Service) -> None:
-    write_history(service.crm, random.Random(7), commands=10)
+    write_history(service, random.Random(7), commands=10)
     service.runner.catch_up()
     live = snapshot(service.read_models, service.runner.projections)
     contacts = select(service.runner.projections, "contacts")
@@ -83,7 +83,7 @@ def test_rebuild_discards_what_an_interrupted_rebuild_left(service: Service) -> 
 
 
 def test_rebuilding_one_projection_leaves_the_others_untouched(service: Service) -> None:
-    write_history(service.crm, random.Random(8), commands=10)
+    write_history(service, random.Random(8), commands=10)
     service.runner.catch_up()
     before = service.runner.positions()
     service.read_models.apply(
@@ -103,7 +103,7 @@ def test_unknown_projection_name_is_refused_with_the_known_names(service: Servic
 
 
 def test_readers_see_complete_read_models_throughout_a_rebuild(service: Service) -> None:
-    contacts = write_history(service.crm, random.Random(9), commands=30)
+    contacts = write_history(service, random.Random(9), commands=30)
     service.runner.catch_up()
     expected = service.read_models.query("SELECT COUNT(*) AS n FROM contacts_view")[0]["n"]
     assert expected == len(contacts)
@@ -135,7 +135,7 @@ def test_readers_see_complete_read_models_throughout_a_rebuild(service: Service)
 
 
 def test_a_stale_batch_is_refused_and_writes_nothing(service: Service) -> None:
-    write_history(service.crm, random.Random(10), commands=3)
+    write_history(service, random.Random(10), commands=3)
     service.runner.catch_up()
     position = service.runner.positions()["audit_timeline"]
     rows_before = service.read_models.query("SELECT COUNT(*) AS n FROM audit_timeline")
@@ -153,7 +153,7 @@ def test_a_stale_batch_is_refused_and_writes_nothing(service: Service) -> None:
 
 
 def test_lag_counts_events_and_seconds_behind_the_log(service: Service) -> None:
-    write_history(service.crm, random.Random(11), commands=5)
+    write_history(service, random.Random(11), commands=5)
     service.runner.catch_up()
     assert {lag.events for lag in service.runner.lag().values()} == {0}
     service.crm.create_tenant("Later")  # two events: the tenant and its admin
@@ -170,10 +170,10 @@ def test_read_models_do_not_depend_on_the_order_of_aggregates(
 ) -> None:
     """Kafka keeps order per aggregate only: the contact's erasure may arrive before an
     activity, consent, link or share of that contact. The read models must come out the same."""
-    first = write_history(service.crm, random.Random(10), commands=20)[0]
+    first = write_history(service, random.Random(10), commands=20)[0]
     tenant_id = UUID(service.crm.repository.get(first).tenant_id)
     with contextlib.suppress(Gone):  # the history may have erased it already
-        service.crm.erase_contact(tenant_id, first, "officer", "asked", None)
+        service.erasures.erase(tenant_id, first, "officer", "asked", None)
     service.runner.catch_up()
     in_order = snapshot(service.read_models, service.runner.projections)
 

@@ -71,7 +71,7 @@ def test_relay_publishes_every_event_in_order_keyed_by_subject_with_its_position
     relay_service: Service,
 ) -> None:
     service = relay_service
-    write_history(service.crm, random.Random(1), commands=25)
+    write_history(service, random.Random(1), commands=25)
     relay = new_relay(service)
 
     relay.catch_up()
@@ -97,7 +97,7 @@ def test_relay_publishes_every_event_in_order_keyed_by_subject_with_its_position
 
 def test_no_personal_value_reaches_the_topic_in_plaintext(relay_service: Service) -> None:
     service = relay_service
-    write_history(service.crm, random.Random(2), commands=20)
+    write_history(service, random.Random(2), commands=20)
     new_relay(service).catch_up()
 
     records = consume(
@@ -128,7 +128,7 @@ def test_consumers_decode_the_topic_and_erased_subjects_come_back_as_markers(
             policy_version=None,
             source="formulir toko",
         )
-    service.crm.erase_contact(tenant.id, erased.id, "officer", "subject asked", None)
+    service.erasures.erase(tenant.id, erased.id, "officer", "subject asked", None)
     new_relay(service).catch_up()
     records = consume(
         service.settings.kafka.bootstrap or "", service.settings.kafka.topic, all_published(service)
@@ -156,7 +156,7 @@ def test_relay_republishes_an_unrecorded_batch_after_a_crash_and_skips_recorded_
     relay_service: Service,
 ) -> None:
     service = relay_service
-    write_history(service.crm, random.Random(3), commands=10)
+    write_history(service, random.Random(3), commands=10)
     first = new_relay(service)
     first.pump()  # batch 1 published and recorded
     recorded = first.position()
@@ -207,12 +207,12 @@ def test_relay_keeps_running_through_a_broker_outage_and_loses_nothing(
         )
         thread.start()
         rng = random.Random(4)
-        write_history(service.crm, rng, commands=8)
+        write_history(service, rng, commands=8)
         wait_until(lambda: relay.lag() == 0, 20, "relay before the outage")
         before = consume(broker.bootstrap, settings.kafka.topic, all_published(service))
 
         broker.kill()  # Tansu keeps topics in memory: what it held before is gone with it
-        write_history(service.crm, rng, commands=8)
+        write_history(service, rng, commands=8)
         wait_until(lambda: relay.failures >= 2, 30, "relay attempts while the broker is down")
         assert thread.is_alive() and relay.lag() > 0
         broker = start_tansu(broker.port)

@@ -73,7 +73,7 @@ def test_lost_race_is_a_conflict_and_stores_nothing(service: Service) -> None:
 def test_erasure_destroys_the_key_and_leaves_events_untouched(service: Service) -> None:
     tenant_id, contact_id = new_contact(service)
     before = stored_bytes(service)
-    certificate = service.crm.erase_contact(tenant_id, contact_id, "po", "subject asked", None)
+    certificate = service.erasures.erase(tenant_id, contact_id, "po", "subject asked", None)
     after = stored_bytes(service)
     assert after[: len(before)] == before
     assert len(after) == len(before) + 2  # Contact.Erased and SubjectKey.Destroyed
@@ -86,9 +86,10 @@ def test_erasure_destroys_the_key_and_leaves_events_untouched(service: Service) 
 
 def test_keystore_keeps_no_key_material_after_destruction(service: Service) -> None:
     tenant_id, contact_id = new_contact(service)
-    service.keystore.destroy(tenant_id, contact_id)
-    again = service.keystore.destroy(tenant_id, contact_id)
+    service.keystore.destroy(tenant_id, contact_id, "erasure-1")
+    again = service.keystore.destroy(tenant_id, contact_id, "erasure-2")
     assert again.already_destroyed
+    assert again.erasure_id == "erasure-1"  # a repeat answers with the first destruction
     with service.keystore_db.transaction(write=False) as cur:
         row = cur.execute(
             "SELECT wrapped_key, kek_id, destroyed_at FROM subject_keys WHERE subject_id = :s",
@@ -100,7 +101,7 @@ def test_keystore_keeps_no_key_material_after_destruction(service: Service) -> N
 
 def test_subject_erased_before_it_had_a_key_never_gets_one(service: Service) -> None:
     tenant_id, subject = uuid.uuid4(), uuid.uuid4()
-    service.keystore.destroy(tenant_id, subject)
+    service.keystore.destroy(tenant_id, subject, "erasure-1")
     with pytest.raises(KeyDestroyed):
         service.keystore.key_for_sealing(tenant_id, subject)
 

@@ -63,7 +63,7 @@ def test_worker_killed_at_random_points_resumes_to_exactly_what_a_rebuild_produc
 
     def write() -> None:
         while not stop_writing.is_set():
-            write_history(service.crm, random.Random(rng.random()), commands=5)
+            write_history(service, random.Random(rng.random()), commands=5)
 
     writer = threading.Thread(target=write)
     writer.start()

@@ -102,7 +102,7 @@ def test_destroyed_key_cannot_be_recreated_for_the_subject() -> None:
     keystore = InMemoryKeystore()
     sealer = SubjectSealer(keystore)
     contact = register(sealer)
-    keystore.destroy(TENANT, contact.id)
+    keystore.destroy(TENANT, contact.id, "erasure-1")
     with pytest.raises(KeyDestroyed):
         sealer.open_fields(TENANT, contact.id, contact.fields)
     with pytest.raises(KeyDestroyed):

@@ -77,7 +77,7 @@ def test_decoder_opens_personal_fields_with_the_subjects_key() -> None:
 def test_decoder_returns_erased_markers_for_a_subject_whose_key_is_gone() -> None:
     keystore = InMemoryKeystore()
     contact, records = published(keystore)
-    keystore.destroy(TENANT, contact.id)
+    keystore.destroy(TENANT, contact.id, "erasure-1")
 
     decoded = [EventDecoder(SubjectSealer(keystore)).decode(r) for r in records]
 
