@@ -6,7 +6,7 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -130,6 +130,18 @@ def require(*roles: Role) -> Callable[[Principal | None], Principal]:
         return caller
 
     return check
+
+
+def new_aggregate_id(request: Request) -> UUID:
+    """The id of what a POST creates: derived from its ``Idempotency-Key`` (the key's and the
+    request's keyed hashes, and the key's expiry) when it has one, so that a re-run after a
+    crash collides with the first run instead of creating a duplicate (``CRM.create``), and
+    a key used again after it expired creates anew; random otherwise."""
+    seed = getattr(request.state, "idempotency_seed", None)
+    return uuid5(NAMESPACE_URL, f"crm:created-by:{seed}") if seed else uuid4()
+
+
+NewId = Annotated[UUID, Depends(new_aggregate_id)]
 
 
 def body_id(value: str, field: str) -> UUID:

@@ -78,8 +78,12 @@ class IdempotencyMiddleware:
             body=body,
         )
         store = self.service.idempotency
-        claim = await run_in_threadpool(store.claim, namespace, key, store.fingerprint(identity))
+        fingerprint = store.fingerprint(identity)
+        claim = await run_in_threadpool(store.claim, namespace, key, fingerprint)
         if claim.outcome == "owned":
+            # What the route creates takes an id derived from this: see deps.new_aggregate_id.
+            seed = f"{claim.ref}:{fingerprint}:{claim.expires_at!r}"
+            scope["state"]["idempotency_seed"] = seed
             await self._run_once(scope, receive, send, body, namespace, key, claim)
         elif claim.outcome == "replay" and claim.response is not None:
             await _replay(send, claim.response)

@@ -8,9 +8,7 @@ token from where it was found, so a token moved anywhere else fails to open.
 from __future__ import annotations
 
 import base64
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -37,32 +35,28 @@ def parse_token(token: str) -> tuple[str, bytes]:
 
 
 @dataclass(frozen=True)
-class NewKey:
-    """A data key created while sealing: ids only, never the key."""
+class UsedKey:
+    """A data key a command sealed under: ids only, never the key; ``created`` when the
+    command's sealing made it (rather than finding it in the keystore)."""
 
     tenant_id: UUID
     subject_id: UUID
     key_id: str
     kek_id: str
+    created: bool
 
 
-class SubjectSealer:
-    """Implements the domain's Sealer port on top of a keystore."""
+class SealingSession:
+    """Seals for one command and remembers every key it sealed under.
 
-    def __init__(self, keystore: Keystore) -> None:
-        self.keystore = keystore
-        self._local = threading.local()
+    The command hands it to the domain as its sealer, then asks it which keys were used, so
+    their creation is recorded in the same transaction as the events sealed under them.
+    It is explicit state owned by the command (no thread-local bookkeeping).
+    """
 
-    @contextmanager
-    def recording_new_keys(self) -> Iterator[list[NewKey]]:
-        """Collect the data keys created while sealing inside the block (this thread only),
-        so the caller can record their creation in the same transaction as the events."""
-        created: list[NewKey] = []
-        self._local.created = created
-        try:
-            yield created
-        finally:
-            self._local.created = None
+    def __init__(self, sealer: SubjectSealer) -> None:
+        self._sealer = sealer
+        self._used: dict[UUID, UsedKey] = {}
 
     def seal_fields(
         self,
@@ -71,17 +65,65 @@ class SubjectSealer:
         event_version: int,
         values: dict[str, PersonalValue],
     ) -> dict[str, str]:
+        data_key = self._sealer.keystore.key_for_sealing(tenant_id, subject_id)
+        known = self._used.get(subject_id)
+        self._used[subject_id] = UsedKey(
+            tenant_id,
+            subject_id,
+            data_key.key_id,
+            data_key.kek_id,
+            data_key.created or (known is not None and known.created),
+        )
+        return seal_with(
+            data_key.key_id, data_key.key, tenant_id, subject_id, event_version, values
+        )
+
+    @property
+    def used_keys(self) -> list[UsedKey]:
+        return list(self._used.values())
+
+
+def seal_with(
+    key_id: str,
+    key: bytes,
+    tenant_id: UUID,
+    subject_id: UUID,
+    event_version: int,
+    values: dict[str, PersonalValue],
+) -> dict[str, str]:
+    """One token per value, each bound to its context (invariant 11)."""
+    sealed = {}
+    for field, value in values.items():
+        context = SealContext(tenant_id, subject_id, field, event_version)
+        blob = aead.encrypt(key, orjson.dumps(value), context.associated_data())
+        body = base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
+        sealed[field] = f"{TOKEN_PREFIX}.{key_id}.{body}"
+    return sealed
+
+
+class SubjectSealer:
+    """Implements the domain's Sealer port on top of a keystore."""
+
+    def __init__(self, keystore: Keystore) -> None:
+        self.keystore = keystore
+
+    def session(self) -> SealingSession:
+        """A sealer for one command, which collects the keys the command sealed under."""
+        return SealingSession(self)
+
+    def seal_fields(
+        self,
+        tenant_id: UUID,
+        subject_id: UUID,
+        event_version: int,
+        values: dict[str, PersonalValue],
+    ) -> dict[str, str]:
+        """Seal under the subject's key, created on first use (commands that may create a
+        key seal through a :meth:`session`, so its creation gets recorded)."""
         data_key = self.keystore.key_for_sealing(tenant_id, subject_id)
-        created = getattr(self._local, "created", None)
-        if data_key.created and created is not None:
-            created.append(NewKey(tenant_id, subject_id, data_key.key_id, data_key.kek_id))
-        sealed = {}
-        for field, value in values.items():
-            context = SealContext(tenant_id, subject_id, field, event_version)
-            blob = aead.encrypt(data_key.key, orjson.dumps(value), context.associated_data())
-            body = base64.urlsafe_b64encode(blob).rstrip(b"=").decode()
-            sealed[field] = f"{TOKEN_PREFIX}.{data_key.key_id}.{body}"
-        return sealed
+        return seal_with(
+            data_key.key_id, data_key.key, tenant_id, subject_id, event_version, values
+        )
 
     def open_fields(
         self, tenant_id: UUID, subject_id: UUID, fields: dict[str, tuple[int, str]]

@@ -82,6 +82,7 @@ class Activity(Aggregate):
         details: Mapping[str, object],
         sealer: Sealer,
         now: datetime,
+        activity_id: UUID | None = None,
     ) -> Activity:
         """Record an activity that already happened (``occurred_at`` defaults to ``now``)."""
         kind = check_code(kind, "kind")
@@ -89,7 +90,7 @@ class Activity(Aggregate):
         if occurred > now + CLOCK_SKEW:
             raise InvalidField("occurred_at", "must not be in the future")
         values = validate_details(details)
-        activity_id = uuid4()
+        activity_id = activity_id or uuid4()
         return cls._create(
             cls.Recorded,
             id=activity_id,

@@ -88,12 +88,13 @@ class LinkedAccount(Aggregate):
         handle: str,
         consents: ConsentRecord | None,
         sealer: Sealer,
+        link_id: UUID | None = None,
     ) -> LinkedAccount:
         """Link an account; refused (ConsentRequired) without a current linking consent."""
         checked = _provider(provider)
         value = _handle(checked, handle)
         require_consent(consents, LINKING_PURPOSE)
-        link_id = uuid4()
+        link_id = link_id or uuid4()
         return cls._create(
             cls.Linked,
             id=link_id,

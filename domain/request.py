@@ -129,6 +129,7 @@ class SubjectRequest(Aggregate):
         requested_by: str,
         subject_is_minor: bool,
         now: datetime,
+        request_id: UUID | None = None,
     ) -> SubjectRequest:
         """Receive a request now; it is due 72 hours later."""
         checked_kind = _choice(RequestKind, kind, "kind")
@@ -139,7 +140,7 @@ class SubjectRequest(Aggregate):
             )
         return cls._create(
             cls.Received,
-            id=uuid4(),
+            id=request_id or uuid4(),
             tenant_id=str(tenant_id),
             actor=actor,
             contact_id=str(contact_id),

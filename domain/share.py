@@ -129,11 +129,12 @@ class DataShare(Aggregate):
         recipient: str,
         purpose: str,
         fields: list[str],
+        share_id: UUID | None = None,
     ) -> DataShare:
         """Ask to share ``fields`` of a contact with ``recipient`` (a business, kept in clear)."""
         return cls._create(
             cls.Requested,
-            id=uuid4(),
+            id=share_id or uuid4(),
             tenant_id=str(tenant_id),
             actor=actor,
             contact_id=str(contact_id),

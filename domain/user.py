@@ -82,6 +82,7 @@ class User(Aggregate):
         token_hash: str,
         password_hash: str | None,
         sealer: Sealer,
+        user_id: UUID | None = None,
     ) -> User:
         """Register a user; a tenant's first admin may have no personal details at all."""
         try:
@@ -102,7 +103,7 @@ class User(Aggregate):
             if isinstance(age, bool) or not isinstance(age, int):
                 raise InvalidField("age", "must be a whole number")
             values["age"] = check_age(age)
-        user_id = uuid4()
+        user_id = user_id or uuid4()
         return cls._create(
             cls.Registered,
             id=user_id,

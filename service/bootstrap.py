@@ -280,7 +280,12 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
     )
     api_secret = _key(settings.api_secret, settings.api_secret_file, "CRM_API_SECRET")
     edge_db = open_database(read_models_url(settings))
-    idempotency = IdempotencyStore(edge_db, api_secret, settings.idempotency_ttl_seconds)
+    idempotency = IdempotencyStore(
+        edge_db,
+        api_secret,
+        settings.idempotency_ttl_seconds,
+        settings.idempotency_lease_seconds,
+    )
     idempotency.create_tables()
     rate_limiter = RateLimiter(edge_db, api_secret)
     rate_limiter.create_tables()

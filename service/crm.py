@@ -20,12 +20,12 @@ from eventsourcing.utils import Environment, EnvType, get_topic
 
 from crypto.errors import KeyDestroyed
 from crypto.keystore import Keystore
-from crypto.sealer import NewKey, SubjectSealer
+from crypto.sealer import SealingSession, SubjectSealer
 from domain.contact import Contact
 from domain.errors import DomainError
-from domain.keys import SubjectKey
+from domain.keys import SubjectKey, subject_key_id
 from domain.sealing import field_label
-from domain.tenant import Tenant
+from domain.tenant import Tenant, first_admin_id
 from domain.user import Role, User
 from service.consents import Consents
 from service.credentials import hash_password, new_token, token_hash
@@ -140,9 +140,12 @@ class CRM(Application[UUID]):
 
     # Tenants and users
 
-    def create_tenant(self, name: str) -> tuple[Tenant, Issued]:
-        """A tenant and its first admin, in one transaction."""
-        tenant = Tenant.create(name=name, actor=PLATFORM_ACTOR)
+    def create_tenant(self, name: str, tenant_id: UUID | None = None) -> tuple[Tenant, Issued]:
+        """A tenant and its first admin, in one transaction. Created at most once per id:
+        a re-run (its id derived from an idempotency key) gets the tenant as it was created,
+        with a new token for its first admin, the answer the first run never gave."""
+        tenant = Tenant.create(name=name, actor=PLATFORM_ACTOR, tenant_id=tenant_id)
+        admin_id = first_admin_id(tenant.id)
         token = new_token()
         admin = User.register(
             tenant_id=tenant.id,
@@ -152,8 +155,13 @@ class CRM(Application[UUID]):
             token_hash=token_hash(token),
             password_hash=None,
             sealer=self.sealer,
+            user_id=admin_id,
         )
-        position = self.commit(tenant, admin)  # the first admin has no personal data, no key
+        try:
+            position = self.commit(tenant, admin)  # the first admin has no personal data
+        except ConcurrentWrite:
+            existing = self._created_before(Tenant, tenant.id, tenant.id)
+            return existing, self.issue_token(existing.id, admin_id, PLATFORM_ACTOR)
         return tenant, Issued(admin.id, token, admin.version, position)
 
     def register_user(
@@ -163,19 +171,27 @@ class CRM(Application[UUID]):
         role: str,
         details: Mapping[str, object],
         password: str | None,
+        user_id: UUID | None = None,
     ) -> Issued:
+        """A new user with its first token; at most once per id (a re-run gets a new token
+        for the user the first run created)."""
         token = new_token()
-        with self.sealer.recording_new_keys() as new_keys:
-            user = User.register(
-                tenant_id=tenant_id,
-                actor=actor,
-                role=role,
-                details=details,
-                token_hash=token_hash(token),
-                password_hash=hash_password(password) if password else None,
-                sealer=self.sealer,
-            )
-        position = self.commit(user, *self._key_records(new_keys, actor))
+        session = self.sealer.session()
+        user = User.register(
+            tenant_id=tenant_id,
+            actor=actor,
+            role=role,
+            details=details,
+            token_hash=token_hash(token),
+            password_hash=hash_password(password) if password else None,
+            sealer=session,
+            user_id=user_id,
+        )
+        try:
+            position = self.commit(user, *self.key_records(session, actor, user.id))
+        except ConcurrentWrite:
+            existing = self._created_before(User, tenant_id, user.id)
+            return self.issue_token(tenant_id, existing.id, actor)
         return Issued(user.id, token, user.version, position)
 
     def issue_token(self, tenant_id: UUID, user_id: UUID, actor: str) -> Issued:
@@ -198,17 +214,60 @@ class CRM(Application[UUID]):
     # Contacts
 
     def register_contact(
-        self, tenant_id: UUID, actor: str, details: Mapping[str, object]
+        self,
+        tenant_id: UUID,
+        actor: str,
+        details: Mapping[str, object],
+        contact_id: UUID | None = None,
     ) -> tuple[Contact, int]:
-        with self.sealer.recording_new_keys() as new_keys:
-            contact = Contact.register(
-                tenant_id=tenant_id, actor=actor, details=details, sealer=self.sealer
-            )
-        return contact, self.commit(contact, *self._key_records(new_keys, actor))
+        """A new contact, sealed under a new key; at most once per id (see :meth:`create`)."""
+        session = self.sealer.session()
+        contact = Contact.register(
+            tenant_id=tenant_id,
+            actor=actor,
+            details=details,
+            sealer=session,
+            contact_id=contact_id,
+        )
+        return self.create(
+            Contact, tenant_id, contact, *self.key_records(session, actor, contact.id)
+        )
 
-    @staticmethod
-    def _key_records(new_keys: list[NewKey], actor: str) -> list[SubjectKey]:
-        """Key creations, saved in the same transaction as the events sealed under them."""
+    def create(
+        self, kind: type[A], tenant_id: UUID, created: A, *with_it: Aggregate
+    ) -> tuple[A, int]:
+        """Commit a new aggregate, at most once per id. Ids derived from an idempotency key
+        make a re-run of a command that committed, but whose answer was never kept (the
+        process died in between), collide with the first run: it then gets the aggregate the
+        first run created, and the position it is at, instead of a duplicate."""
+        try:
+            return created, self.commit(created, *with_it)
+        except ConcurrentWrite:
+            existing = self._created_before(kind, tenant_id, created.id)
+            return existing, self.position_of(existing.id, existing.version)
+
+    def _created_before(self, kind: type[A], tenant_id: UUID, aggregate_id: UUID) -> A:
+        """The aggregate a create collided with; a collision with anything else (another
+        tenant's, another kind) is not a re-run, so it stays a conflict."""
+        try:
+            existing: Aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise ConcurrentWrite("another write to this resource won the race") from None
+        owner = existing.id if isinstance(existing, Tenant) else getattr(existing, "tenant_id", "")
+        if not isinstance(existing, kind) or str(owner) != str(tenant_id):
+            raise ConcurrentWrite("another write to this resource won the race")
+        return existing
+
+    def key_records(
+        self, session: SealingSession, actor: str, new_subject: UUID | None = None
+    ) -> list[SubjectKey]:
+        """``SubjectKey.Created`` for each key the command sealed under that the store does
+        not record yet, saved in the same transaction as the events sealed under it: every
+        key the command created, and the key of a subject the command creates when the
+        keystore already had it (left by a failed first run, met again by a re-run)."""
+        used = [k for k in session.used_keys if k.created or k.subject_id == new_subject]
+        unsure = [subject_key_id(k.subject_id) for k in used if not k.created]
+        recorded = self.ledger_recorder.aggregates_at_version(unsure, 1)
         return [
             SubjectKey.created(
                 tenant_id=k.tenant_id,
@@ -217,7 +276,8 @@ class CRM(Application[UUID]):
                 kek_id=k.kek_id,
                 actor=actor,
             )
-            for k in new_keys
+            for k in used
+            if subject_key_id(k.subject_id) not in recorded
         ]
 
     def update_contact(

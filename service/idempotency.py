@@ -25,7 +25,7 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -50,7 +50,7 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS idempotency_keys_expiry ON idempotency_keys (expires_at)",
 ]
 
-PENDING_LEASE_SECONDS = 60.0
+PENDING_LEASE_SECONDS = 60.0  # default; ``CRM_IDEMPOTENCY_LEASE_SECONDS``
 _UUID = re.compile(rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
@@ -71,6 +71,7 @@ class Claim:
     ref: str = ""
     response: StoredResponse | None = None
     claimed_at: float = 0.0
+    expires_at: float = 0.0  # fixed when the key is first claimed; scopes what it creates
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,18 @@ class RequestIdentity:
 class IdempotencyStore:
     """Claims keys, seals first responses and replays them."""
 
-    def __init__(self, db: SqlDatabase, secret: bytes, ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        db: SqlDatabase,
+        secret: bytes,
+        ttl_seconds: int,
+        lease_seconds: float = PENDING_LEASE_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.db = db
         self.ttl = ttl_seconds
+        self.lease = lease_seconds
+        self.clock = clock
         self._ref_key = derive_key(secret, "idempotency-key-ref")
         self._fingerprint_key = derive_key(secret, "idempotency-fingerprint")
         self._seal_secret = derive_key(secret, "idempotency-seal")
@@ -109,7 +119,7 @@ class IdempotencyStore:
     def claim(self, namespace: str, key: str, fingerprint: str) -> Claim:
         """Own the key (first use, or an abandoned one), or learn what became of it."""
         ref = self._ref(namespace, key)
-        now = time.time()
+        now = self.clock()
         with self.db.transaction() as cur:
             cur.execute("DELETE FROM idempotency_keys WHERE expires_at < :now", {"now": now})
             inserted = cur.execute(
@@ -125,14 +135,14 @@ class IdempotencyStore:
                 },
             ).rowcount
             if inserted == 1:
-                return Claim("owned", ref, claimed_at=now)
+                return Claim("owned", ref, claimed_at=now, expires_at=now + self.ttl)
             return self._existing(cur, namespace, key, ref, fingerprint, now)
 
     def _existing(
         self, cur: SqlCursor, namespace: str, key: str, ref: str, fingerprint: str, now: float
     ) -> Claim:
         row = cur.execute(
-            "SELECT fingerprint, state, response, claimed_at FROM idempotency_keys"
+            "SELECT fingerprint, state, response, claimed_at, expires_at FROM idempotency_keys"
             " WHERE namespace = :ns AND key_ref = :ref",
             {"ns": namespace, "ref": ref},
         ).fetchone()
@@ -145,14 +155,16 @@ class IdempotencyStore:
         if row["state"] == "purged":
             return Claim("purged", ref)
         claimed_at = float(row["claimed_at"])
-        if claimed_at > now - PENDING_LEASE_SECONDS:
+        if claimed_at > now - self.lease:
             return Claim("in_progress", ref)
         taken = cur.execute(
             "UPDATE idempotency_keys SET claimed_at = :now WHERE namespace = :ns"
             " AND key_ref = :ref AND state = 'pending' AND claimed_at = :old",
             {"ns": namespace, "ref": ref, "now": now, "old": claimed_at},
         ).rowcount
-        return Claim("owned", ref, claimed_at=now) if taken == 1 else Claim("in_progress", ref)
+        if taken != 1:
+            return Claim("in_progress", ref)
+        return Claim("owned", ref, claimed_at=now, expires_at=float(row["expires_at"]))
 
     def complete(self, namespace: str, key: str, claim: Claim, response: StoredResponse) -> None:
         """Keep a successful first response, sealed, with the ids it names."""

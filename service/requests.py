@@ -30,6 +30,7 @@ class SubjectRequests:
         kind: str,
         requested_by: str,
         subject_is_minor: bool,
+        request_id: UUID | None = None,
     ) -> SubjectRequest:
         self.crm.live_contact(tenant_id, contact_id)
         request = SubjectRequest.receive(
@@ -40,8 +41,9 @@ class SubjectRequests:
             requested_by=requested_by,
             subject_is_minor=subject_is_minor,
             now=self.crm.clock(),
+            request_id=request_id,
         )
-        self.crm.commit(request)
+        request, _ = self.crm.create(SubjectRequest, tenant_id, request)
         return request
 
     def start(

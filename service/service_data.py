@@ -30,6 +30,7 @@ class ServiceData:
         kind: str,
         occurred_at: datetime | None,
         details: Mapping[str, object],
+        activity_id: UUID | None = None,
     ) -> Activity:
         self.crm.live_contact(tenant_id, contact_id)
         with erased_is_gone():
@@ -42,12 +43,20 @@ class ServiceData:
                 details=details,
                 sealer=self.crm.sealer,
                 now=self.crm.clock(),
+                activity_id=activity_id,
             )
-        self.crm.commit(activity)
+        activity, _ = self.crm.create(Activity, tenant_id, activity)
         return activity
 
     def link_account(
-        self, tenant_id: UUID, contact_id: UUID, actor: str, *, provider: str, handle: str
+        self,
+        tenant_id: UUID,
+        contact_id: UUID,
+        actor: str,
+        *,
+        provider: str,
+        handle: str,
+        link_id: UUID | None = None,
     ) -> LinkedAccount:
         """Link an account: refused (409) without a current ``third_party_linking`` consent."""
         self.crm.live_contact(tenant_id, contact_id)
@@ -60,8 +69,9 @@ class ServiceData:
                 handle=handle,
                 consents=self.crm.consents.record(tenant_id, contact_id),
                 sealer=self.crm.sealer,
+                link_id=link_id,
             )
-        self.crm.commit(link)
+        link, _ = self.crm.create(LinkedAccount, tenant_id, link)
         return link
 
     def unlink_account(

@@ -143,6 +143,7 @@ class Settings:
     api_secret: str | None = None
     api_secret_file: Path = Path(DEFAULT_DATA_DIR) / "api.key"
     idempotency_ttl_seconds: int = 24 * 3600
+    idempotency_lease_seconds: float = 60.0
     auth_rate_per_ip: int = 20
     auth_rate_per_tenant: int = 100
 
@@ -187,6 +188,7 @@ class Settings:
             api_secret=env.get("CRM_API_SECRET") or None,
             api_secret_file=Path(env.get("CRM_API_SECRET_FILE", str(data_dir / "api.key"))),
             idempotency_ttl_seconds=_number(env, "CRM_IDEMPOTENCY_TTL_SECONDS", "86400", int),
+            idempotency_lease_seconds=_number(env, "CRM_IDEMPOTENCY_LEASE_SECONDS", "60", float),
             auth_rate_per_ip=_number(env, "CRM_AUTH_RATE_PER_IP", "20", int),
             auth_rate_per_tenant=_number(env, "CRM_AUTH_RATE_PER_TENANT", "100", int),
         )

@@ -29,6 +29,7 @@ class Shares:
         recipient: str,
         purpose: str,
         fields: list[str],
+        share_id: UUID | None = None,
     ) -> DataShare:
         self.crm.live_contact(tenant_id, contact_id)
         share = DataShare.request(
@@ -38,8 +39,9 @@ class Shares:
             recipient=recipient,
             purpose=purpose,
             fields=fields,
+            share_id=share_id,
         )
-        self.crm.commit(share)
+        share, _ = self.crm.create(DataShare, tenant_id, share)
         return share
 
     def approve(

@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
-from api.deps import IfMatch, Principal, ServiceDep, parse_id, require
+from api.deps import IfMatch, NewId, Principal, ServiceDep, parse_id, require
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from api.preconditions import IMMUTABLE_VERSION, set_etag
 from api.problems import responses
@@ -50,10 +50,10 @@ def _out(contact: Contact, opened: dict[str, Any]) -> ContactOut:
     "", status_code=201, response_model=ContactOut, responses=responses(401, 403, 413, 422)
 )
 def register_contact(
-    body: ContactIn, response: Response, service: ServiceDep, caller: Writer
+    body: ContactIn, response: Response, service: ServiceDep, caller: Writer, new_id: NewId
 ) -> ContactOut:
     contact, position = service.crm.register_contact(
-        caller.tenant_id, caller.actor, body.model_dump(exclude_none=True)
+        caller.tenant_id, caller.actor, body.model_dump(exclude_none=True), new_id
     )
     service.read_your_writes(position)
     set_etag(response, contact.version)

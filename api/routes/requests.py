@@ -11,7 +11,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import IfMatch, Principal, ServiceDep, body_id, parse_id, require
+from api.deps import IfMatch, NewId, Principal, ServiceDep, body_id, parse_id, require
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, after_position, position_cursor
 from api.privacy_schemas import RejectIn, RequestIn, RequestOut, RequestPage
 from api.problems import ProblemError, responses
@@ -47,7 +47,7 @@ def request_out(
     responses=responses(401, 403, 404, 410, 413, 422),
 )
 def receive_request(
-    body: RequestIn, response: Response, service: ServiceDep, caller: Handler
+    body: RequestIn, response: Response, service: ServiceDep, caller: Handler, new_id: NewId
 ) -> RequestOut:
     """Receive a request now; it is due 72 hours later (UU PDP: 3x24 hours).
 
@@ -61,6 +61,7 @@ def receive_request(
         kind=body.kind,
         requested_by=body.requested_by,
         subject_is_minor=body.subject_is_minor,
+        request_id=new_id,
     )
     service.settle()
     response.headers["Location"] = f"/v1/requests/{request.id}"

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Response
 
-from api.deps import Principal, ServiceDep, parse_id, require
+from api.deps import NewId, Principal, ServiceDep, parse_id, require
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, after_position, position_cursor
 from api.privacy_schemas import ActivityIn, ActivityOut, ActivityPage, LinkIn, LinkOut, LinkPage
 from api.problems import ProblemError, responses
@@ -45,7 +45,7 @@ def _link_out(service: Service, tenant_id: UUID, link_id: UUID) -> LinkOut:
     responses=responses(401, 403, 404, 410, 413, 422),
 )
 def record_activity(
-    contact_id: str, body: ActivityIn, service: ServiceDep, caller: Writer
+    contact_id: str, body: ActivityIn, service: ServiceDep, caller: Writer, new_id: NewId
 ) -> ActivityOut:
     """Record a usage event; its IP, user agent, device, location, referrer and detail are
     sealed with the subject's key."""
@@ -59,6 +59,7 @@ def record_activity(
         if body.occurred_at is None
         else parse_time(body.occurred_at, "occurred_at"),
         details=body.model_dump(exclude={"kind", "occurred_at"}, exclude_none=True),
+        activity_id=new_id,
     )
     service.settle()
     row = _projected(activity_row(service.read_models, caller.tenant_id, activity.id))
@@ -98,12 +99,22 @@ def list_activities(
     responses=responses(401, 403, 404, 409, 410, 413, 422),
 )
 def link_account(
-    contact_id: str, body: LinkIn, response: Response, service: ServiceDep, caller: Writer
+    contact_id: str,
+    body: LinkIn,
+    response: Response,
+    service: ServiceDep,
+    caller: Writer,
+    new_id: NewId,
 ) -> LinkOut:
     """Link a third-party account; 409 without a current consent for third_party_linking."""
     subject = parse_id(contact_id)
     link = service.crm.service_data.link_account(
-        caller.tenant_id, subject, caller.actor, provider=body.provider, handle=body.handle
+        caller.tenant_id,
+        subject,
+        caller.actor,
+        provider=body.provider,
+        handle=body.handle,
+        link_id=new_id,
     )
     service.settle()
     response.headers["Location"] = f"/v1/contacts/{subject}/linked-accounts/{link.id}"

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Body, Depends, Response
 
-from api.deps import IfMatch, Principal, ServiceDep, body_id, parse_id, require
+from api.deps import IfMatch, NewId, Principal, ServiceDep, body_id, parse_id, require
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, after_position, position_cursor
 from api.privacy_schemas import AuthorizeIn, RevokeIn, ShareIn, ShareOut, SharePage
 from api.problems import ProblemError, responses
@@ -43,7 +43,7 @@ def share_out(service: Service, tenant_id: UUID, share_id: UUID, response: Respo
     "", status_code=201, response_model=ShareOut, responses=responses(401, 403, 404, 410, 413, 422)
 )
 def request_share(
-    body: ShareIn, response: Response, service: ServiceDep, caller: Requester
+    body: ShareIn, response: Response, service: ServiceDep, caller: Requester, new_id: NewId
 ) -> ShareOut:
     """Ask to share named fields of a contact with a recipient, for a catalogue purpose."""
     share = service.crm.shares.request(
@@ -53,6 +53,7 @@ def request_share(
         recipient=body.recipient,
         purpose=body.purpose,
         fields=body.fields,
+        share_id=new_id,
     )
     service.settle()
     response.headers["Location"] = f"/v1/shares/{share.id}"

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from api.deps import Principal, ServiceDep, require, require_platform
+from api.deps import NewId, Principal, ServiceDep, require, require_platform
 from api.preconditions import set_etag
 from api.problems import responses
 from api.schemas import TenantIn, TenantOut, UserIn, UserOut
@@ -22,9 +22,11 @@ router = APIRouter(prefix="/v1", tags=["tenants"])
     dependencies=[Depends(require_platform)],
     responses=responses(401, 403, 413, 422),
 )
-def create_tenant(body: TenantIn, response: Response, service: ServiceDep) -> TenantOut:
+def create_tenant(
+    body: TenantIn, response: Response, service: ServiceDep, new_id: NewId
+) -> TenantOut:
     """Create a tenant and its first admin; the admin token is shown once."""
-    tenant, admin = service.crm.create_tenant(body.name)
+    tenant, admin = service.crm.create_tenant(body.name, new_id)
     service.read_your_writes(admin.position)
     set_etag(response, tenant.version)
     return TenantOut(id=str(tenant.id), name=tenant.name, admin_token=admin.token)
@@ -38,6 +40,7 @@ def create_user(
     response: Response,
     service: ServiceDep,
     caller: Annotated[Principal, Depends(require(Role.ADMIN))],
+    new_id: NewId,
 ) -> UserOut:
     """Add a user to the caller's tenant; the token is shown once."""
     issued = service.crm.register_user(
@@ -46,6 +49,7 @@ def create_user(
         body.role,
         {"full_name": body.full_name, "email": body.email, "age": body.age},
         body.password,
+        new_id,
     )
     service.read_your_writes(issued.position)
     set_etag(response, issued.version)

@@ -136,10 +136,10 @@ def test_an_exception_quoting_personal_data_becomes_a_plain_500_and_a_clean_log(
     might): the caller gets a problem with no detail, the log gets ids and the type only."""
     tenant = api.new_tenant()
 
-    def failing_seal(*args: Any, **kwargs: Any) -> Any:
+    def failing_keystore(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(f"cannot seal {PERSONAL['full_name']} <{PERSONAL['email']}>")
 
-    monkeypatch.setattr(api.service.crm.sealer, "seal_fields", failing_seal)
+    monkeypatch.setattr(api.service.keystore, "key_for_sealing", failing_keystore)
     before = api.event_count()
     response = api.client.post(
         "/v1/contacts",

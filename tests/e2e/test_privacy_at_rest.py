@@ -117,10 +117,10 @@ def test_no_plaintext_in_dumps_or_logs_before_and_after_erasure(
 
     after = postgres_server.pg_dump(events_db)
     assert leaks(after) == []
-    # The erased subject's stored response is gone too: the key now runs the request again.
+    # The erased subject's stored response is purged too: its key now answers "gone".
     again = client.post("/v1/contacts", json={**PERSONAL, "age": 29}, headers=keyed)
-    assert again.status_code == 201 and "idempotent-replayed" not in again.headers
-    assert again.json()["id"] != contact_id
+    assert again.status_code == 410 and "idempotent-replayed" not in again.headers
+    assert leaks(again.content) == []
     assert leaks(postgres_server.pg_dump(keys_db)) == []
     assert leaks(log_path.read_bytes()) == []
 
