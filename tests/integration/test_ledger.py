@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from crypto.audit_proofs import check_consistency_proof, check_inclusion_proof
+from crypto.signing import KeyNotPinned, MalformedPublicKey
 from service.audit import (
     BundleSource,
     StoreSource,
@@ -146,3 +147,10 @@ def test_bundle_round_trip_is_streamed(ledgered: Service) -> None:
     buffer = io.BytesIO()
     assert export_bundle(ledgered.crm.ledger_recorder, buffer) == 8
     assert buffer.getvalue().count(b'"kind":"entry"') == 8
+
+
+@pytest.mark.parametrize("key", ["", "   ", "bm90IGEga2V5"])
+def test_verifying_the_ledger_needs_a_well_formed_pinned_key(ledgered: Service, key: str) -> None:
+    source = StoreSource(ledgered.crm.ledger_recorder)  # even an empty ledger
+    with pytest.raises((KeyNotPinned, MalformedPublicKey)):
+        verify_ledger(source, key)
