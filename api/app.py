@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from api import openapi, problems
-from api.background import ErasureSweep
+from api.background import ErasureSweep, checkpointer
 from api.deps import reject_unknown_query
 from api.idempotency import IdempotencyMiddleware
 from api.middleware import ServiceMiddleware
@@ -35,9 +35,11 @@ def create_app(service: Service) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         sweep = ErasureSweep(service)
         sweep.start()
+        checkpoints = checkpointer(service).start()
         try:
             yield
         finally:
+            checkpoints.stop()
             sweep.stop()
 
     app = FastAPI(

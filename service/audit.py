@@ -225,18 +225,21 @@ def _checkpoint(recorder: LedgerRecorder, size: int) -> dict[str, Any] | None:
 
 def checkpoint_now(recorder: LedgerRecorder) -> dict[str, Any] | None:
     """Store the current signed head as a checkpoint (for auditors who want one at once,
-    rather than at the next interval); ``None`` while the ledger is empty."""
-    recorder.execute_write(
-        "INSERT INTO ledger_checkpoints (size, root_hash, chain_hash, position, timestamp,"
-        " signature, public_key) SELECT size, root_hash, chain_hash, position, timestamp,"
-        " signature, public_key FROM ledger_head WHERE id = 1 ON CONFLICT (size) DO NOTHING"
-    )
+    rather than within the checkpointer's delay); ``None`` while the ledger is empty."""
+    recorder.checkpoint_head()
     return latest_checkpoint(recorder)
 
 
 def latest_checkpoint(recorder: LedgerRecorder) -> dict[str, Any] | None:
     rows = recorder.query("SELECT * FROM ledger_checkpoints ORDER BY size DESC LIMIT 1")
     return SignedTreeHead.from_dict(rows[0]).as_dict() if rows else None
+
+
+def current_checkpoint(recorder: LedgerRecorder) -> dict[str, Any] | None:
+    """The latest checkpoint; when the ledger has entries but none was ever stored (a
+    deployment older than the first-entry checkpoint), one is stored from the signed head
+    on the spot. ``None`` only while the ledger is empty."""
+    return latest_checkpoint(recorder) or checkpoint_now(recorder)
 
 
 def prove_inclusion(recorder: LedgerRecorder, position: int, size: int | None) -> dict[str, Any]:
@@ -248,7 +251,7 @@ def prove_inclusion(recorder: LedgerRecorder, position: int, size: int | None) -
     if not rows:
         raise ProofError("no ledger entry at that position")
     if size is None:
-        latest = latest_checkpoint(recorder)
+        latest = current_checkpoint(recorder)
         if latest is None:
             raise ProofError("no checkpoint yet")
         size = int(latest["size"])
