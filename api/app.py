@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from api import openapi, problems
-from api.background import ErasureSweep
+from api.background import checkpointer, erasure_sweep
 from api.deps import reject_unknown_query
 from api.idempotency import IdempotencyMiddleware
 from api.middleware import ServiceMiddleware
@@ -33,11 +33,12 @@ def create_app(service: Service) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        sweep = ErasureSweep(service)
-        sweep.start()
+        sweep = erasure_sweep(service).start()
+        checkpoints = checkpointer(service).start()
         try:
             yield
         finally:
+            checkpoints.stop()
             sweep.stop()
 
     app = FastAPI(

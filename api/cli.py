@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 
 from api import cli_audit, cli_keys
+from api.background import checkpointer
 from api.cli_support import cli_service, cli_settings
 from api.progress import ProgressBar
 from domain.errors import DomainError
@@ -122,6 +123,7 @@ def projections_run(args: argparse.Namespace) -> int:
         return _run_from_kafka()
     service = _service()
     stop = _stop_on_signals()
+    checkpoints = checkpointer(service).start()
     try:
         follow(
             service.runner.catch_up,
@@ -131,6 +133,7 @@ def projections_run(args: argparse.Namespace) -> int:
             heartbeat=service.settings.projections.heartbeat_file,
         )
     finally:
+        checkpoints.stop()
         service.close()
     return 0
 
@@ -205,6 +208,7 @@ def relay(args: argparse.Namespace) -> int:
         service.crm, service.read_models, kafka, batch_size=service.settings.projections.batch_size
     )
     stop = _stop_on_signals()
+    checkpoints = checkpointer(service).start()
     try:
         follow(
             publisher.pump,
@@ -216,6 +220,7 @@ def relay(args: argparse.Namespace) -> int:
             idle=lambda sent: sent == 0,
         )
     finally:
+        checkpoints.stop()
         publisher.close()
         service.close()
     return 0

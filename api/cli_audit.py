@@ -13,10 +13,11 @@ import orjson
 
 from api.cli_support import cli_service, load_json, print_json
 from api.progress import ProgressBar
-from crypto.audit_proofs import check_consistency_proof, check_inclusion_proof
+from crypto.audit_proofs import MalformedProof, check_consistency_proof, check_inclusion_proof
+from crypto.merkle import MalformedHash
+from crypto.signing import PinnedKey
 from service.audit import (
     BundleSource,
-    LedgerSource,
     StoreSource,
     checkpoint_now,
     export_bundle,
@@ -27,24 +28,45 @@ from service.settings import SettingsError
 
 
 def audit_verify(args: argparse.Namespace) -> int:
-    """Verify the live store (or an exported bundle); exit 1 when anything was tampered with."""
+    """Verify the live store (or an exported bundle); exit 1 when anything was tampered with.
+
+    A bundle needs the key the auditor trusts. The live store is verified under
+    ``--public-key`` when given, else under the service's own configured key, and the
+    output says which: the latter proves the store matches the key it is signed with, not
+    that this is the key an auditor pinned."""
     if args.bundle:
-        if not args.public_key:
+        if args.public_key is None:
             raise SettingsError("--bundle needs --public-key (the ledger key you trust)")
-        source: LedgerSource = BundleSource(args.bundle)
-        verdict = verify_ledger(source, args.public_key)
-    else:
-        with cli_service() as service:
-            recorder = service.crm.ledger_recorder
-            total = service.crm.recorder.max_notification_id() or 0
-            bar = ProgressBar("verifying")
-            key = args.public_key or service.ledger_signer.public_key
-            verdict = verify_ledger(
-                StoreSource(recorder), key, progress=lambda done: bar(done, total)
-            )
-            bar(total, total)
-    print_json(verdict.as_dict())
+        pinned = PinnedKey.parse(args.public_key, "ledger public key (--public-key)")
+        verdict = verify_ledger(BundleSource(args.bundle), pinned.text)
+        print_json({**verdict.as_dict(), "trusted_key": _trusted_key(pinned.text, "pinned")})
+        return 0 if verdict.ok else 1
+    if args.public_key is not None:
+        PinnedKey.parse(args.public_key, "ledger public key (--public-key)")
+    with cli_service() as service:
+        key, source = args.public_key, "pinned"
+        if key is None:
+            key, source = service.ledger_signer.public_key, "service"
+            print(_SERVICE_KEY_NOTE, file=sys.stderr)
+        total = service.crm.recorder.max_notification_id() or 0
+        bar = ProgressBar("verifying")
+        verdict = verify_ledger(
+            StoreSource(service.crm.ledger_recorder), key, progress=lambda d: bar(d, total)
+        )
+        bar(total, total)
+    print_json({**verdict.as_dict(), "trusted_key": _trusted_key(key, source)})
     return 0 if verdict.ok else 1
+
+
+_SERVICE_KEY_NOTE = (
+    "crm: verifying under this service's own ledger key (CRM_LEDGER_SIGNING_KEY), not one"
+    " you pinned: pass --public-key to check against the key you trust"
+)
+
+
+def _trusted_key(key: str, source: str) -> dict[str, str]:
+    """Which key the verdict holds under, and whether the caller pinned it."""
+    return {"public_key": key, "source": source}
 
 
 def audit_export(args: argparse.Namespace) -> int:
@@ -57,17 +79,21 @@ def audit_export(args: argparse.Namespace) -> int:
 
 
 def audit_verify_proof(args: argparse.Namespace) -> int:
-    """Check a proof offline against signed checkpoints and a pinned key."""
+    """Check a proof offline against signed checkpoints and a pinned key (never the key a
+    checkpoint carries)."""
+    key = PinnedKey.parse(args.public_key, "ledger public key (--public-key)").text
     proof = load_json(args.proof)
     first = load_json(args.checkpoint)
     try:
         if "audit_path" in proof:
-            ok = check_inclusion_proof(proof, first, args.public_key)
+            ok = check_inclusion_proof(proof, first, key)
         else:
             if not args.second_checkpoint:
                 raise SettingsError("a consistency proof needs --second-checkpoint")
             second = load_json(args.second_checkpoint)
-            ok = check_consistency_proof(proof, first, second, args.public_key)
+            ok = check_consistency_proof(proof, first, second, key)
+    except (MalformedProof, MalformedHash) as exc:
+        raise SettingsError(str(exc)) from None
     except (KeyError, ValueError, TypeError):
         raise SettingsError("the proof or checkpoint file is malformed") from None
     print("proof verified" if ok else "proof does NOT verify")
@@ -108,7 +134,11 @@ def register(commands: Any) -> None:
     )
     p = audit.add_parser("verify", help="recompute every hash, the chain and checkpoints")
     p.add_argument("--bundle", help="verify an exported bundle offline instead of the store")
-    p.add_argument("--public-key", help="the ledger public key to trust (base64)")
+    p.add_argument(
+        "--public-key",
+        help="the ledger public key to trust (base64); needed with --bundle, else the"
+        " service's own key is used and the output says so",
+    )
     p.set_defaults(run=audit_verify)
     p = audit.add_parser("checkpoint", help="sign a checkpoint at the current head now")
     p.set_defaults(run=audit_checkpoint)

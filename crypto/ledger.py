@@ -14,7 +14,7 @@ from uuid import UUID
 
 import orjson
 
-from crypto.signing import Signer, verify_signature
+from crypto.signing import PinnedKey, Signer
 
 GENESIS = bytes(32)
 
@@ -58,13 +58,16 @@ class TreeHead:
 
 @dataclass(frozen=True)
 class SignedTreeHead:
+    """A tree head with its signature and the key that made it (which proves nothing alone)."""
+
     head: TreeHead
     signature: str
     public_key: str
 
-    def verify(self, public_key: str | None = None) -> bool:
-        """Check the signature under ``public_key`` (pin it!) or, failing that, the one carried."""
-        return verify_signature(public_key or self.public_key, self.head.payload(), self.signature)
+    def verify(self, pinned: PinnedKey) -> bool:
+        """Check the signature under the key the verifier trusts. The ``public_key`` carried
+        here is only a label: a head signed by anyone carries that signer's key."""
+        return pinned.verifies(self.head.payload(), self.signature)
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self.head), "signature": self.signature, "public_key": self.public_key}

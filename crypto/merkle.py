@@ -9,9 +9,36 @@ inclusion and consistency proofs with it alone, without the server or the databa
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 
+HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
+_HEX_HASH = re.compile("[0-9a-fA-F]{64}")  # HASH_SIZE bytes, two hex digits each
+
+
+class MalformedHash(ValueError):
+    """A hash given to a verifier is not 64 hex characters (32 bytes of SHA-256)."""
+
+
+def parse_hash(text: object, what: str) -> bytes:
+    """The 32 bytes of a hex SHA-256 hash, or :class:`MalformedHash` naming ``what``.
+
+    Verifiers refuse hashes of any other length rather than hash them into a root: a
+    truncated or padded value is never a node of this tree, only a malformed input.
+    """
+    if not isinstance(text, str) or not _HEX_HASH.fullmatch(text):
+        raise MalformedHash(f"{what} must be {2 * HASH_SIZE} hex characters (a SHA-256 hash)")
+    return bytes.fromhex(text)
+
+
+def _all_hashes(*values: bytes | Sequence[bytes]) -> bool:
+    """Whether every value (or every member of a sequence) is exactly one hash long."""
+    for value in values:
+        items = [value] if isinstance(value, bytes) else list(value)
+        if any(not isinstance(item, bytes) or len(item) != HASH_SIZE for item in items):
+            return False
+    return True
 
 
 def leaf_hash(data: bytes) -> bytes:
@@ -100,8 +127,9 @@ def _subproof(leaves: Sequence[bytes], m: int, complete: bool) -> list[bytes]:
 def verify_inclusion(
     leaf: bytes, index: int, size: int, path: Sequence[bytes], root: bytes
 ) -> bool:
-    """RFC 9162 section 2.1.3.2: does ``path`` prove ``leaf`` at ``index`` in ``root``?"""
-    if not 0 <= index < size:
+    """RFC 9162 section 2.1.3.2: does ``path`` prove ``leaf`` at ``index`` in ``root``?
+    Hashes that are not 32 bytes long never do."""
+    if not 0 <= index < size or not _all_hashes(leaf, root, path):
         return False
     fn, sn, r = index, size - 1, leaf
     for p in path:
@@ -123,11 +151,18 @@ def verify_inclusion(
 def verify_consistency(
     first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]
 ) -> bool:
-    """RFC 9162 section 2.1.4.2: is the tree of size ``second`` an extension of ``first``?"""
-    if not 0 < first <= second:
+    """RFC 9162 section 2.1.4.2: is the tree of size ``second`` an extension of ``first``?
+
+    Equal sizes need equal roots and no proof; the empty tree (size 0, whose root is
+    ``EMPTY_ROOT``) is consistent only with itself, since it proves nothing about a larger
+    tree. Hashes that are not 32 bytes long are refused.
+    """
+    if not 0 <= first <= second or not _all_hashes(first_root, second_root, proof):
         return False
     if first == second:
-        return not proof and first_root == second_root
+        return not proof and first_root == second_root and (first > 0 or first_root == EMPTY_ROOT)
+    if first == 0:
+        return False
     path = list(proof)
     if first & (first - 1) == 0:  # a power of two: the first tree is a subtree itself
         path.insert(0, first_root)

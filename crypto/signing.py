@@ -1,12 +1,30 @@
-"""Ed25519 signatures for erasure certificates (and, later, ledger checkpoints)."""
+"""Ed25519 signatures for erasure certificates and ledger checkpoints.
+
+Verification takes a :class:`PinnedKey`: the key the verifier chose to trust, parsed and
+checked before anything is verified. A signed document also carries the key that signed
+it, but that key proves nothing (anyone can sign anything with their own key), so no
+verification here ever falls back to it.
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
+from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+PUBLIC_KEY_BYTES = 32
+
+
+class KeyNotPinned(ValueError):
+    """Verification was asked for without a key to trust (an empty or unset value)."""
+
+
+class MalformedPublicKey(ValueError):
+    """The key to trust is not base64 of a raw 32-byte Ed25519 public key."""
 
 
 class Signer:
@@ -24,11 +42,37 @@ class Signer:
         return base64.b64encode(self._key.sign(payload)).decode()
 
 
-def verify_signature(public_key: str, payload: bytes, signature: str) -> bool:
-    """Check a base64 signature against a base64 raw Ed25519 public key."""
-    try:
-        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key))
-        key.verify(base64.b64decode(signature), payload)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+@dataclass(frozen=True)
+class PinnedKey:
+    """An Ed25519 public key a verifier trusts, known to be well formed."""
+
+    key: Ed25519PublicKey
+    text: str
+
+    @classmethod
+    def parse(cls, text: str | None, what: str = "public key") -> PinnedKey:
+        """Refuse a missing, empty, non-base64 or wrong-length key, naming ``what``."""
+        if text is None or not text.strip():
+            raise KeyNotPinned(
+                f"no {what} to trust was given: verification needs the key pinned out of band,"
+                " never the one a signed document carries"
+            )
+        standard = text.strip().replace("-", "+").replace("_", "/")  # URL-safe is fine too
+        try:
+            raw = base64.b64decode(standard, validate=True)
+        except (binascii.Error, ValueError):
+            raise MalformedPublicKey(f"the {what} is not valid base64") from None
+        if len(raw) != PUBLIC_KEY_BYTES:
+            raise MalformedPublicKey(
+                f"the {what} must be base64 of {PUBLIC_KEY_BYTES} bytes (a raw Ed25519 key),"
+                f" not {len(raw)}"
+            )
+        return cls(Ed25519PublicKey.from_public_bytes(raw), base64.b64encode(raw).decode())
+
+    def verifies(self, payload: bytes, signature: str) -> bool:
+        """Whether ``signature`` (base64) is this key's signature of ``payload``."""
+        try:
+            self.key.verify(base64.b64decode(signature, validate=True), payload)
+        except (InvalidSignature, binascii.Error, ValueError):
+            return False
+        return True

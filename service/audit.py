@@ -18,6 +18,7 @@ import orjson
 
 from crypto.ledger import GENESIS, SignedTreeHead, chain_hash, event_hash
 from crypto.merkle import Frontier, consistency_proof, inclusion_proof, leaf_hash, root_of
+from crypto.signing import PinnedKey
 from storage.ledger import LedgerRecorder
 
 BATCH = 5000
@@ -85,8 +86,8 @@ class _Tampered(Exception):
         self.reason = reason
 
 
-def _check_signed(signed: SignedTreeHead, public_key: str, what: str, position: int) -> None:
-    if not signed.verify(public_key):
+def _check_signed(signed: SignedTreeHead, pinned: PinnedKey, what: str, position: int) -> None:
+    if not signed.verify(pinned):
         raise _Tampered(position, f"{what} signature does not verify under the pinned key")
 
 
@@ -107,11 +108,17 @@ def verify_ledger(
     public_key: str,
     progress: Callable[[int], None] | None = None,
 ) -> Verdict:
-    """Recompute everything; name the first bad position and why, or report the head."""
+    """Recompute everything; name the first bad position and why, or report the head.
+
+    ``public_key`` is the ledger key the caller trusts (base64); without a well-formed one
+    this raises at once (:class:`crypto.signing.KeyNotPinned`, ``MalformedPublicKey``),
+    even for an empty ledger, rather than report a verdict nothing was checked against.
+    """
+    pinned = PinnedKey.parse(public_key, "ledger public key")
     checked = 0
     try:
-        checked, frontier, chain, position = _walk(source, public_key, progress)
-        _check_tail(source, public_key, checked, frontier, chain, position)
+        checked, frontier, chain, position = _walk(source, pinned, progress)
+        _check_tail(source, pinned, checked, frontier, chain, position)
     except _Tampered as bad:
         return Verdict(False, checked, first_bad_position=bad.position, reason=bad.reason)
     head = {"size": checked, "root_hash": frontier.root().hex(), "position": position}
@@ -119,7 +126,7 @@ def verify_ledger(
 
 
 def _walk(
-    source: LedgerSource, public_key: str, progress: Callable[[int], None] | None
+    source: LedgerSource, pinned: PinnedKey, progress: Callable[[int], None] | None
 ) -> tuple[int, Frontier, bytes, int]:
     checkpoints = {c.head.size: c for c in source.checkpoints()}
     orphan = source.first_event_without_entry()
@@ -152,7 +159,7 @@ def _walk(
             seq, last = seq + 1, position
             checkpoint = checkpoints.get(seq)
             if checkpoint is not None:
-                _check_signed(checkpoint, public_key, "checkpoint", position)
+                _check_signed(checkpoint, pinned, "checkpoint", position)
                 _check_root(checkpoint, frontier, chain, position, "checkpoint")
         if progress:
             progress(seq)
@@ -179,14 +186,14 @@ def _prefetched(source: LedgerSource) -> Iterator[list[dict[str, Any]]]:
 
 
 def _check_tail(
-    source: LedgerSource, public_key: str, size: int, frontier: Frontier, chain: bytes, last: int
+    source: LedgerSource, pinned: PinnedKey, size: int, frontier: Frontier, chain: bytes, last: int
 ) -> None:
     head = source.head()
     if head is None:
         if size:
             raise _Tampered(1, "the ledger has entries but no signed head")
         return
-    _check_signed(head, public_key, "ledger head", last)
+    _check_signed(head, pinned, "ledger head", last)
     if head.head.size > size:
         raise _Tampered(last + 1, f"ledger truncated: signed head of size {head.head.size}")
     if head.head.size < size:
@@ -218,18 +225,21 @@ def _checkpoint(recorder: LedgerRecorder, size: int) -> dict[str, Any] | None:
 
 def checkpoint_now(recorder: LedgerRecorder) -> dict[str, Any] | None:
     """Store the current signed head as a checkpoint (for auditors who want one at once,
-    rather than at the next interval); ``None`` while the ledger is empty."""
-    recorder.execute_write(
-        "INSERT INTO ledger_checkpoints (size, root_hash, chain_hash, position, timestamp,"
-        " signature, public_key) SELECT size, root_hash, chain_hash, position, timestamp,"
-        " signature, public_key FROM ledger_head WHERE id = 1 ON CONFLICT (size) DO NOTHING"
-    )
+    rather than within the checkpointer's delay); ``None`` while the ledger is empty."""
+    recorder.checkpoint_head()
     return latest_checkpoint(recorder)
 
 
 def latest_checkpoint(recorder: LedgerRecorder) -> dict[str, Any] | None:
     rows = recorder.query("SELECT * FROM ledger_checkpoints ORDER BY size DESC LIMIT 1")
     return SignedTreeHead.from_dict(rows[0]).as_dict() if rows else None
+
+
+def current_checkpoint(recorder: LedgerRecorder) -> dict[str, Any] | None:
+    """The latest checkpoint; when the ledger has entries but none was ever stored (a
+    deployment older than the first-entry checkpoint), one is stored from the signed head
+    on the spot. ``None`` only while the ledger is empty."""
+    return latest_checkpoint(recorder) or checkpoint_now(recorder)
 
 
 def prove_inclusion(recorder: LedgerRecorder, position: int, size: int | None) -> dict[str, Any]:
@@ -241,7 +251,7 @@ def prove_inclusion(recorder: LedgerRecorder, position: int, size: int | None) -
     if not rows:
         raise ProofError("no ledger entry at that position")
     if size is None:
-        latest = latest_checkpoint(recorder)
+        latest = current_checkpoint(recorder)
         if latest is None:
             raise ProofError("no checkpoint yet")
         size = int(latest["size"])

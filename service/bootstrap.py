@@ -266,10 +266,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
             settings.ledger_signing_key, settings.ledger_signing_key_file, "CRM_LEDGER_SIGNING_KEY"
         )
     )
-    ledger = LedgerWriter(
-        ledger_signer,
-        CheckpointPolicy(settings.checkpoint_every_events, settings.checkpoint_every_seconds),
-    )
+    ledger = LedgerWriter(ledger_signer, CheckpointPolicy(settings.checkpoint_every_events))
     crm = CRM(
         event_store_env(settings.database_url),
         side.sealer,

@@ -11,6 +11,7 @@ from typing import TypeVar
 N = TypeVar("N", int, float)
 
 DEFAULT_DATA_DIR = "./var"
+DEFAULT_CHECKPOINT_MAX_DELAY = "10"
 
 
 class SettingsError(ValueError):
@@ -132,7 +133,7 @@ class Settings:
     ledger_signing_key: str | None
     ledger_signing_key_file: Path
     checkpoint_every_events: int
-    checkpoint_every_seconds: float
+    checkpoint_max_delay_seconds: float
     erasure_sweep_seconds: float
     group_commit: bool
     max_body_bytes: int
@@ -177,7 +178,7 @@ class Settings:
                 env.get("CRM_LEDGER_SIGNING_KEY_FILE", str(data_dir / "ledger-signing.key"))
             ),
             checkpoint_every_events=_number(env, "CRM_CHECKPOINT_EVERY_EVENTS", "1000", int),
-            checkpoint_every_seconds=_number(env, "CRM_CHECKPOINT_EVERY_SECONDS", "60", float),
+            checkpoint_max_delay_seconds=_checkpoint_max_delay(env),
             erasure_sweep_seconds=_number(env, "CRM_ERASURE_SWEEP_SECONDS", "30", float),
             group_commit=env.get("CRM_GROUP_COMMIT", "on").lower() not in ("off", "0", "false"),
             max_body_bytes=max_body,
@@ -192,6 +193,21 @@ class Settings:
             auth_rate_per_ip=_number(env, "CRM_AUTH_RATE_PER_IP", "20", int),
             auth_rate_per_tenant=_number(env, "CRM_AUTH_RATE_PER_TENANT", "100", int),
         )
+
+
+def _checkpoint_max_delay(env: Mapping[str, str]) -> float:
+    """``CRM_CHECKPOINT_MAX_DELAY_SECONDS``, or the value of its former name.
+
+    ``CRM_CHECKPOINT_EVERY_SECONDS`` used to mean "a checkpoint at the next write once this
+    long has passed". The same number as a maximum delay is a promise at least as strong,
+    so a deployment that set it keeps working; setting both is refused as ambiguous.
+    """
+    new, old = "CRM_CHECKPOINT_MAX_DELAY_SECONDS", "CRM_CHECKPOINT_EVERY_SECONDS"
+    if not env.get(old, "").strip():
+        return _number(env, new, DEFAULT_CHECKPOINT_MAX_DELAY, float)
+    if env.get(new, "").strip():
+        raise SettingsError(f"{old} is the former name of {new}: set only {new}")
+    return _number(env, old, DEFAULT_CHECKPOINT_MAX_DELAY, float)
 
 
 def _number(env: Mapping[str, str], name: str, default: str, kind: type[N]) -> N:

@@ -2,9 +2,13 @@
 
 The recorders below extend the library's application recorders. When a transaction
 inserts events, it also appends their ledger entries (hash of the stored bytes, and the
-chain hash) and advances the signed head; when the interval is due it stores a signed
-checkpoint. Writers are already serialised (PostgreSQL: the events table's EXCLUSIVE lock;
-SQLite: the database write lock), so the head read here is always the latest.
+chain hash) and advances the signed head. It stores a signed checkpoint for the very first
+entry (so a log with an entry always has one) and every ``CheckpointPolicy.events``
+entries; between those, :meth:`LedgerRecorder.checkpoint_head` (run on a timer by the
+long-running processes) stores the signed head as a checkpoint, so every entry is covered
+within a bounded delay whether or not more writes come. Writers are already serialised
+(PostgreSQL: the events table's EXCLUSIVE lock; SQLite: the database write lock), so the
+head read here is always the latest.
 """
 
 from __future__ import annotations
@@ -69,10 +73,11 @@ SCHEMA = [
 
 @dataclass(frozen=True)
 class CheckpointPolicy:
-    """Store a signed checkpoint every ``events`` entries or ``seconds``, whichever is first."""
+    """Which checkpoints a write stores in its own transaction: the first entry's, then one
+    every ``events`` entries. Time-bounded coverage is the checkpointer's job, not a
+    write's: a quiet log has no next write to wait for."""
 
     events: int = 1000
-    seconds: float = 60.0
 
 
 @dataclass
@@ -102,33 +107,39 @@ class LedgerWriter:
         if not events:
             return
         head = self._head(cur)
-        rows = []
-        for position, stored in events:
-            digest = event_hash(
-                position,
-                UUID(str(stored.originator_id)),
-                stored.originator_version,
-                stored.topic,
-                bytes(stored.state),
-            )
-            head.chain = chain_hash(head.chain, digest)
-            head.frontier.append(leaf_hash(digest))
-            head.size += 1
-            head.position = position
-            rows.append(
-                {
-                    "seq": head.size,
-                    "position": position,
-                    "event_hash": digest.hex(),
-                    "chain_hash": head.chain.hex(),
-                }
-            )
+        rows = [self._append_one(cur, head, position, stored) for position, stored in events]
         cur.executemany(
             "INSERT INTO ledger_entries (seq, position, event_hash, chain_hash)"
             " VALUES (:seq, :position, :event_hash, :chain_hash)",
             rows,
         )
         self._advance(cur, head)
+
+    def _append_one(
+        self, cur: SqlCursor, head: _Head, position: int, stored: StoredEvent
+    ) -> dict[str, Any]:
+        """Extend the chain and the tree by one event; the ledger's first entry is
+        checkpointed at once, so a log that has an entry never lacks a checkpoint."""
+        digest = event_hash(
+            position,
+            UUID(str(stored.originator_id)),
+            stored.originator_version,
+            stored.topic,
+            bytes(stored.state),
+        )
+        head.chain = chain_hash(head.chain, digest)
+        head.frontier.append(leaf_hash(digest))
+        head.size += 1
+        head.position = position
+        if head.size == 1:
+            store_checkpoint(cur, self._sign(head, self.clock()))
+            head.checkpoint_size = 1
+        return {
+            "seq": head.size,
+            "position": position,
+            "event_hash": digest.hex(),
+            "chain_hash": head.chain.hex(),
+        }
 
     def _head(self, cur: SqlCursor) -> _Head:
         row = cur.execute("SELECT * FROM ledger_head WHERE id = 1").fetchone()
@@ -144,20 +155,19 @@ class LedgerWriter:
             float(row["checkpoint_at"]),
         )
 
-    def _advance(self, cur: SqlCursor, head: _Head) -> None:
-        now = self.clock()
-        signed = TreeHead(
+    def _sign(self, head: _Head, now: float) -> SignedTreeHead:
+        return TreeHead(
             size=head.size,
             root_hash=head.frontier.root().hex(),
             chain_hash=head.chain.hex(),
             position=head.position,
             timestamp=datetime.fromtimestamp(now, UTC).isoformat(),
         ).sign(self.signer)
-        due = (
-            head.size - head.checkpoint_size >= self.policy.events
-            or now - head.checkpoint_at >= self.policy.seconds
-        )
-        if due:
+
+    def _advance(self, cur: SqlCursor, head: _Head) -> None:
+        now = self.clock()
+        signed = self._sign(head, now)
+        if head.size - head.checkpoint_size >= self.policy.events:
             store_checkpoint(cur, signed)
             head.checkpoint_size, head.checkpoint_at = head.size, now
         cur.execute(
@@ -267,6 +277,20 @@ class LedgerRecorder:
     def execute_write(self, sql: str, params: dict[str, Any] | None = None) -> None:
         with self.write() as cur:
             cur.execute(sql, params or {})
+
+    def checkpoint_head(self) -> None:
+        """Store the signed head as a checkpoint when it is beyond the latest one.
+
+        One statement, no signing: the head was signed by the write that made it. Safe to
+        run from any number of processes at once: a size already stored is left alone.
+        """
+        self.execute_write(
+            "INSERT INTO ledger_checkpoints (size, root_hash, chain_hash, position, timestamp,"
+            " signature, public_key) SELECT size, root_hash, chain_hash, position, timestamp,"
+            " signature, public_key FROM ledger_head WHERE id = 1"
+            " AND size > (SELECT COALESCE(MAX(size), 0) FROM ledger_checkpoints)"
+            " ON CONFLICT (size) DO NOTHING"
+        )
 
 
 class SQLiteLedgerRecorder(LedgerRecorder, SQLiteApplicationRecorder):

@@ -19,7 +19,7 @@ from projections.audit import event_type
 from service.audit import (
     ProofError,
     StoreSource,
-    latest_checkpoint,
+    current_checkpoint,
     prove_consistency,
     prove_inclusion,
     verify_ledger,
@@ -196,10 +196,12 @@ def audit_verify(response: Response, service: ServiceDep, caller: Auditor) -> di
 def audit_latest_checkpoint(
     response: Response, service: ServiceDep, caller: Auditor
 ) -> dict[str, Any]:
-    """The newest signed checkpoint (tree head) with the key that verifies it."""
-    checkpoint = latest_checkpoint(service.crm.ledger_recorder)
+    """The newest signed checkpoint (tree head) with the key that signed it. Every entry
+    is covered within ``CRM_CHECKPOINT_MAX_DELAY_SECONDS``; 404 only while the ledger is
+    empty (once it has an entry there is always a checkpoint)."""
+    checkpoint = current_checkpoint(service.crm.ledger_recorder)
     if checkpoint is None:
-        raise ProblemError(404, "not-found", "Not found", "no checkpoint has been signed yet")
+        raise ProblemError(404, "not-found", "Not found", "the ledger has no entry yet")
     set_etag(response, int(checkpoint["size"]))
     return checkpoint
 

@@ -110,7 +110,7 @@ def _recorded(api: Api, tenant: Tenant, contact_id: str, certificate: dict[str, 
         and state["erased"] is True
         and served.status_code == 200
         and served.json() == certificate
-        and verify_certificate(certificate)
+        and verify_certificate(certificate, api.service.signer.public_key)
         and all(r.status_code == 410 for r in gone)
     )
 

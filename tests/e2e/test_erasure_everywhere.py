@@ -15,9 +15,15 @@ import pytest
 
 from crypto.certificates import verify_certificate
 from crypto.errors import CryptoError
-from crypto.kek import LocalKeyEncryptionKey, load_or_create_key_file, retired_key_files
+from crypto.kek import (
+    LocalKeyEncryptionKey,
+    decode_key,
+    load_or_create_key_file,
+    retired_key_files,
+)
 from crypto.keystore import SqlKeystore
 from crypto.sealer import SubjectSealer
+from crypto.signing import Signer
 from projections.messages import EventDecoder, Marker
 from projections.relay import Relay
 from service.bootstrap import bootstrap
@@ -173,7 +179,8 @@ def test_erasure_proof_across_store_logs_kafka_and_pre_erasure_backups(
             json={"reason": "data-subject request"},
             headers=bearer(tokens["privacy_officer"]),
         ).json()
-        assert verify_certificate(certificate)
+        signing_key = decode_key(settings.signing_key or "", "CRM_SIGNING_KEY")
+        assert verify_certificate(certificate, Signer(signing_key).public_key)
     finally:
         server.stop()  # a running process still holds the old KEK in memory: restart after
 

@@ -248,7 +248,7 @@ def test_guardian_erasure_of_a_minor_recorded_without_age_is_carried_out(api: Ap
     certificate = done["certificate"]
     assert done["status"] == "done" and done["erasure_id"] == certificate["erasure_id"]
     assert certificate["request_id"] == rid and certificate["subject_id"] == child["id"]
-    assert verify_certificate(certificate)
+    assert verify_certificate(certificate, api.service.signer.public_key)
     read = api.client.get(f"/v1/contacts/{child['id']}", headers=tenant.auth("agent"))
     assert read.status_code == 410
     again = api.client.get(f"/v1/requests/{rid}", headers=tenant.auth("auditor")).json()

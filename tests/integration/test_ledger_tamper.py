@@ -1,7 +1,7 @@
 """Tampering as an attacker with SQL access to PostgreSQL would do it: every edit is caught.
 
 Each test writes 26 events (a tenant, its admin, then a contact and its key per save;
-checkpoints at sizes 6, 12, 18, 24; signed head at 26), changes the tables directly, and
+checkpoints at sizes 1, 6, 12, 18, 24; signed head at 26), changes the tables directly, and
 expects ``verify`` to name the first bad position.
 """
 
@@ -170,5 +170,5 @@ def test_history_re_signed_with_another_key_is_caught(store: Service) -> None:
                     (signed.signature, signed.public_key, size),
                 )
     result = verdict(store)
-    assert result["ok"] is False and result["first_bad_position"] == 6
+    assert result["ok"] is False and result["first_bad_position"] == 1  # the first checkpoint
     assert "pinned key" in result["reason"]
