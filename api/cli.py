@@ -17,6 +17,7 @@ from api import cli_audit, cli_keys
 from api.background import checkpointer
 from api.cli_support import cli_service, cli_settings
 from api.progress import ProgressBar
+from crypto.errors import KeyConfigurationError
 from domain.errors import DomainError
 from projections.follow import TRANSIENT, Follower, NotifyWaiter, PollingWaiter, Waiter, follow
 from service.bootstrap import Service, read_side
@@ -315,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         code: int = args.run(args)
-    except (SettingsError, DomainError, ValueError) as exc:
+    except (SettingsError, DomainError, KeyConfigurationError, ValueError) as exc:
         print(f"crm: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

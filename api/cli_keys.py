@@ -20,6 +20,7 @@ from crypto.rotation import (
 from crypto.signing import PinnedKey
 from domain.keys import KekRotation
 from service.bootstrap import Service, bootstrap
+from service.key_custody import ADOPTABLE, adopt
 from service.key_records import orphan_keys
 from service.settings import Settings, SettingsError
 
@@ -128,6 +129,16 @@ def keys_public(args: argparse.Namespace) -> int:
     return 0
 
 
+def keys_adopt(args: argparse.Namespace) -> int:
+    """Accept a replacement for a lost key that can be replaced (see the README)."""
+    adopt(cli_settings(), args.name)
+    follow_up = " then run: crm projections rebuild" if args.name == "CRM_INDEX_KEY" else ""
+    print(
+        f"{args.name}: the next start records the key it is given as the deployment's;{follow_up}"
+    )
+    return 0
+
+
 def erasures_run_due(args: argparse.Namespace) -> int:
     with cli_service() as service:
         done = service.erasures.run_due()
@@ -161,6 +172,11 @@ def register(commands: Any) -> None:
     p.set_defaults(run=keys_destroy_kek)
     p = keys.add_parser("status", help="KEKs and erasures not yet complete in backups")
     p.set_defaults(run=keys_status)
+    p = keys.add_parser(
+        "adopt", help="accept a new index key, API secret or certificate key after a loss"
+    )
+    p.add_argument("name", choices=ADOPTABLE)
+    p.set_defaults(run=keys_adopt)
     p = keys.add_parser("public", help="the ledger and certificate public keys auditors pin")
     p.set_defaults(run=keys_public)
 

@@ -15,6 +15,8 @@ from uuid import UUID
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from crypto.derive import key_fingerprint
+
 
 class BlindIndex:
     """Computes per-tenant, per-kind digests of normalised values."""
@@ -26,6 +28,10 @@ class BlindIndex:
     def _derive(self, tenant_id: UUID) -> bytes:
         hkdf = HKDF(hashes.SHA256(), 32, salt=None, info=b"crm.blind-index.v1|" + tenant_id.bytes)
         return hkdf.derive(self._secret)
+
+    def fingerprint(self) -> str:
+        """The index key's public name: indexes made under another key never match."""
+        return key_fingerprint(self._secret)
 
     def digest(self, tenant_id: UUID, kind: str, normalised: str) -> str:
         key = self._tenant_key(tenant_id)

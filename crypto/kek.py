@@ -24,6 +24,11 @@ class KeyEncryptionKeyProvider(Protocol):
     @property
     def kek_id(self) -> str: ...
 
+    @property
+    def kek_ids(self) -> tuple[str, ...]:
+        """Every KEK this provider can unwrap with, the current one first."""
+        ...
+
     def wrap(self, data_key: bytes, associated_data: bytes) -> tuple[str, bytes]:
         """Return (kek_id, wrapped key)."""
         ...
@@ -49,6 +54,10 @@ class LocalKeyEncryptionKey:
     @property
     def kek_id(self) -> str:
         return self._current_id
+
+    @property
+    def kek_ids(self) -> tuple[str, ...]:
+        return tuple(self._keys)
 
     def wrap(self, data_key: bytes, associated_data: bytes) -> tuple[str, bytes]:
         key = self._keys[self._current_id]

@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID
 
 from crypto import aead
-from crypto.errors import KeyDestroyed
+from crypto.errors import KeyConfigurationError, KeyDestroyed
 from crypto.kek import KeyEncryptionKeyProvider
 from crypto.key_cache import KeyCache
 from storage.sql import SqlDatabase
@@ -41,6 +41,11 @@ SCHEMA = [
         kek_id TEXT PRIMARY KEY,
         first_used_at TEXT NOT NULL,
         destroyed_at TEXT
+    )""",
+    # The keystore's own name, recorded by the event store: a keystore of another deployment
+    # (or a new, empty one) is then told apart from the right one restored from backup.
+    """CREATE TABLE IF NOT EXISTS keystore_identity (
+        keystore_id TEXT PRIMARY KEY
     )""",
 ]
 # Columns added after the first release, for keystores created before them.
@@ -129,6 +134,15 @@ class SqlKeystore(Keystore):
         self.kek = kek
         self.cache: KeyCache[tuple[UUID, DataKey]] = cache or KeyCache()
 
+    def initialised(self) -> bool:
+        """Whether this keystore was ever used: it has recorded a KEK."""
+        try:
+            with self.db.transaction(write=False) as cur:
+                row = cur.execute("SELECT COUNT(*) AS n FROM key_encryption_keys").fetchone()
+        except Exception:  # no table yet: sqlite3 and psycopg differ, both mean "never used"
+            return False
+        return bool(row and int(row["n"]))
+
     def create_tables(self) -> None:
         self.db.run_script(SCHEMA)
         for table, columns in ADDED_COLUMNS.items():
@@ -136,9 +150,52 @@ class SqlKeystore(Keystore):
         self.db.run_script(INDEXES)
         with self.db.transaction() as cur:
             cur.execute(
+                "INSERT INTO keystore_identity (keystore_id) SELECT :id"
+                " WHERE NOT EXISTS (SELECT 1 FROM keystore_identity)",
+                {"id": uuid.uuid4().hex},
+            )
+
+    def identity(self) -> str:
+        with self.db.transaction(write=False) as cur:
+            row = cur.execute("SELECT keystore_id FROM keystore_identity").fetchone()
+        return str(row["keystore_id"]) if row else ""
+
+    def register_kek(self, *, allow_new: bool) -> None:
+        """Record the current KEK as one this keystore uses. A KEK the keystore has never
+        seen is taken only for a new deployment, or as the successor of one it knows (a
+        rotation, with the old KEK still supplied); otherwise it would wrap new keys under a
+        KEK nothing else is under, while every existing key stays unreadable."""
+        with self.db.transaction() as cur:
+            rows = cur.execute("SELECT kek_id FROM key_encryption_keys").fetchall()
+            known = {str(r["kek_id"]) for r in rows}
+            if self.kek.kek_id in known:
+                return
+            if known and not allow_new and not known & set(self.kek.kek_ids):
+                raise KeyConfigurationError(
+                    f"CRM_KEK: {self.kek.kek_id} is not a key-encryption key this keystore"
+                    f" was wrapped with (it knows {', '.join(sorted(known))}): restore the KEK"
+                    " (CRM_KEK or CRM_KEK_FILE), or rotate to a new one with the old one"
+                    " still supplied (CRM_KEK_PREVIOUS, or a retired KEK file)"
+                )
+            cur.execute(
                 "INSERT INTO key_encryption_keys (kek_id, first_used_at) VALUES (:kek, :now)"
                 " ON CONFLICT (kek_id) DO NOTHING",
                 {"kek": self.kek.kek_id, "now": _now().isoformat()},
+            )
+
+    def check_unwrapping(self) -> None:
+        """Unwrap the newest live data key, bypassing the cache: readiness proves the KEK
+        (or the KMS behind it) still opens the keys, not only that the database answers."""
+        with self.db.transaction(write=False) as cur:
+            row = cur.execute(
+                "SELECT subject_id, tenant_id, key_id, kek_id, wrapped_key FROM subject_keys"
+                " WHERE wrapped_key IS NOT NULL ORDER BY created_at DESC LIMIT 1"
+            ).fetchone()
+        if row is not None:
+            self.kek.unwrap(
+                row["kek_id"],
+                base64.b64decode(row["wrapped_key"]),
+                wrap_context(UUID(row["tenant_id"]), UUID(row["subject_id"]), row["key_id"]),
             )
 
     def key_for_sealing(self, tenant_id: UUID, subject_id: UUID) -> DataKey:
@@ -262,6 +319,28 @@ class SqlKeystore(Keystore):
                 " WHERE subject_id = :subject AND recorded_at IS NULL",
                 {"subject": str(subject_id), "now": _now().isoformat()},
             )
+
+    def destroyed_count(self) -> int:
+        """How many keys (not fences of subjects that never had one) are destroyed."""
+        with self.db.transaction(write=False) as cur:
+            row = cur.execute(
+                "SELECT COUNT(*) AS n FROM subject_keys"
+                " WHERE destroyed_at IS NOT NULL AND key_id <> 'none'"
+            ).fetchone()
+        return int(row["n"]) if row else 0
+
+    def live_among(self, subject_ids: list[str]) -> set[str]:
+        """Which of ``subject_ids`` have a key that is not destroyed."""
+        if not subject_ids:
+            return set()
+        params = {f"s{i}": s for i, s in enumerate(subject_ids)}
+        with self.db.transaction(write=False) as cur:
+            rows = cur.execute(
+                "SELECT subject_id FROM subject_keys WHERE destroyed_at IS NULL"
+                f" AND subject_id IN ({', '.join(':' + p for p in params)})",
+                params,
+            ).fetchall()
+        return {str(r["subject_id"]) for r in rows}
 
     def unrecorded_erasures(self, limit: int = 100) -> list[dict[str, Any]]:
         """Destroyed keys whose erasure is not known to be recorded in the event store: a

@@ -14,12 +14,8 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
 from crypto.blind_index import BlindIndex
-from crypto.kek import (
-    LocalKeyEncryptionKey,
-    decode_key,
-    load_or_create_key_file,
-    retired_key_files,
-)
+from crypto.derive import key_fingerprint
+from crypto.kek import LocalKeyEncryptionKey, decode_key, retired_key_files
 from crypto.keystore import SqlKeystore
 from crypto.sealer import SubjectSealer
 from crypto.signing import Signer
@@ -39,11 +35,21 @@ from projections.users import UsersProjection
 from service.crm import CRM, Clock, system_clock
 from service.erasure import Erasures
 from service.idempotency import IdempotencyStore
+from service.key_custody import (
+    Deployment,
+    KeyCustodyError,
+    bind,
+    check_keystore_present,
+    check_ledger_key,
+    missing_keystore,
+    probe,
+    unusable,
+)
 from service.rate_limits import RateLimiter
 from service.requests import SubjectRequests
 from service.settings import Settings, SettingsError
 from storage.ledger import CheckpointPolicy, LedgerWriter
-from storage.sql import SqlDatabase, open_database
+from storage.sql import SqlDatabase, check_writable, create_private_file, open_database
 
 log = logging.getLogger("crm.service")
 
@@ -143,21 +149,34 @@ class Service:
             close()
 
 
-def _key(inline: str | None, path: Path, what: str) -> bytes:
-    return decode_key(inline, what) if inline else load_or_create_key_file(path, what)
-
-
 def _admin_token(settings: Settings) -> str:
     if settings.admin_token:
         return settings.admin_token
     path = settings.admin_token_file
-    if path.exists():
-        return path.read_text().strip()
-    token = "crm_admin_" + secrets.token_urlsafe(32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(token + "\n")
+    try:
+        if path.exists():
+            return path.read_text().strip()
+        token = "crm_admin_" + secrets.token_urlsafe(32)
+        create_private_file(path)
+        path.write_text(token + "\n")
+    except OSError as exc:
+        raise unusable(path, exc) from None
     return token
+
+
+def prepare_sqlite_files(settings: Settings) -> None:
+    """The embedded databases' files, created private (0600, in a 0700 directory) before
+    SQLite opens them (its WAL and shared-memory files take the same mode); a directory
+    that cannot be written is named, with the cause, instead of failing later."""
+    urls = [settings.database_url, settings.keystore_url, read_models_url(settings)]
+    for url in urls:
+        if url.startswith("sqlite:///"):
+            path = Path(url.removeprefix("sqlite:///"))
+            try:
+                create_private_file(path)
+                check_writable(path)
+            except OSError as exc:
+                raise unusable(path, exc) from None
 
 
 def event_store_env(url: str) -> dict[str, str]:
@@ -219,7 +238,7 @@ def read_model_store(url: str, schema: list[str]) -> ReadModelStore:
     return store
 
 
-def key_encryption_key(settings: Settings) -> LocalKeyEncryptionKey:
+def key_encryption_key(settings: Settings, deployment: Deployment) -> LocalKeyEncryptionKey:
     """The current KEK, plus older ones (``CRM_KEK_PREVIOUS``, retired files) that still
     unwrap keys a rotation has not reached yet."""
     previous = [decode_key(k, "CRM_KEK_PREVIOUS") for k in settings.kek_previous]
@@ -228,17 +247,35 @@ def key_encryption_key(settings: Settings) -> LocalKeyEncryptionKey:
             decode_key(path.read_text(), f"KEK file {path}")
             for path in retired_key_files(settings.kek_file)
         ]
-    return LocalKeyEncryptionKey(_key(settings.kek, settings.kek_file, "CRM_KEK"), tuple(previous))
+    current = deployment.key("CRM_KEK", settings.kek, settings.kek_file)
+    return LocalKeyEncryptionKey(current, tuple(previous))
 
 
-def read_side(settings: Settings) -> ReadSide:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    kek = key_encryption_key(settings)
+# A process that never opens the event store (a Kafka-fed projection worker) cannot tell
+# a new deployment from an existing one, so it creates no key at all.
+EXISTING = Deployment(has_events=True)
+
+
+def read_side(settings: Settings, deployment: Deployment = EXISTING) -> ReadSide:
+    """Keys, keystore, projections and read models: what maintaining read models needs."""
+    try:
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise unusable(settings.data_dir, exc) from None
+    check_keystore_present(settings, deployment)  # before an empty file would be made
+    prepare_sqlite_files(settings)
+    kek = key_encryption_key(settings, deployment)
     keystore_db = open_database(settings.keystore_url)
     keystore = SqlKeystore(keystore_db, kek)
+    if deployment.has_events and not keystore.initialised():
+        keystore_db.close()
+        raise KeyCustodyError(missing_keystore("at CRM_KEYSTORE_URL"))
     keystore.create_tables()
+    keystore.register_kek(allow_new=not deployment.has_events)
     sealer = SubjectSealer(keystore)
-    blind_index = BlindIndex(_key(settings.index_key, settings.index_key_file, "CRM_INDEX_KEY"))
+    blind_index = BlindIndex(
+        deployment.key("CRM_INDEX_KEY", settings.index_key, settings.index_key_file)
+    )
     projections: list[Projection] = [
         PrincipalsProjection(),
         UsersProjection(sealer, blind_index),
@@ -259,11 +296,15 @@ def read_side(settings: Settings) -> ReadSide:
 
 
 def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
-    """Build the service; ``clock`` is replaced only by tests that move time (deadlines)."""
-    side = read_side(settings)
+    """Build the service; ``clock`` is replaced only by tests that move time (deadlines).
+
+    Key material is created only for a new deployment, and checked against the data at
+    every start (:mod:`service.key_custody`)."""
+    deployment = probe(settings)
+    side = read_side(settings, deployment)
     ledger_signer = Signer(
-        _key(
-            settings.ledger_signing_key, settings.ledger_signing_key_file, "CRM_LEDGER_SIGNING_KEY"
+        deployment.key(
+            "CRM_LEDGER_SIGNING_KEY", settings.ledger_signing_key, settings.ledger_signing_key_file
         )
     )
     ledger = LedgerWriter(ledger_signer, CheckpointPolicy(settings.checkpoint_every_events))
@@ -275,7 +316,21 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         group_commit=settings.group_commit,
         clock=clock,
     )
-    api_secret = _key(settings.api_secret, settings.api_secret_file, "CRM_API_SECRET")
+    signer = Signer(
+        deployment.key("CRM_SIGNING_KEY", settings.signing_key, settings.signing_key_file)
+    )
+    api_secret = deployment.key("CRM_API_SECRET", settings.api_secret, settings.api_secret_file)
+    check_ledger_key(crm.ledger_recorder, ledger_signer.public_key)
+    bind(
+        crm.ledger_recorder,
+        {
+            "CRM_INDEX_KEY": side.blind_index.fingerprint(),
+            "CRM_SIGNING_KEY": signer.public_key,
+            "CRM_LEDGER_SIGNING_KEY": ledger_signer.public_key,
+            "CRM_API_SECRET": key_fingerprint(api_secret),
+            "CRM_KEYSTORE_URL": side.keystore.identity(),
+        },
+    )
     edge_db = open_database(read_models_url(settings))
     idempotency = IdempotencyStore(
         edge_db,
@@ -298,7 +353,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         ),
         erasures=erasures,
         requests=SubjectRequests(crm, erasures),
-        signer=Signer(_key(settings.signing_key, settings.signing_key_file, "CRM_SIGNING_KEY")),
+        signer=signer,
         ledger_signer=ledger_signer,
         blind_index=side.blind_index,
         admin_token=_admin_token(settings),

@@ -6,12 +6,14 @@ Statements are written once with ``:name`` parameters and the SQL both engines s
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Literal
 
@@ -164,6 +166,23 @@ class PostgresDatabase(SqlDatabase):
 
     def close(self) -> None:
         self.pool.close()
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` (and its directory) readable by this user only, if it is missing."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def check_writable(path: Path) -> None:
+    """SQLite writes beside a database (its WAL): the file and its directory must be
+    writable. Raises the ``OSError`` that opening would have raised, with its cause."""
+    for target in (path, path.parent):
+        if not os.access(target, os.W_OK):
+            read_only = os.statvfs(target).f_flag & os.ST_RDONLY
+            code = errno.EROFS if read_only else errno.EACCES
+            raise OSError(code, os.strerror(code), str(target))
 
 
 def open_database(url: str) -> SqlDatabase:

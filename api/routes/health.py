@@ -35,8 +35,9 @@ def _too_far_behind(service: Service, lag: dict[str, Lag]) -> list[str]:
 
 @router.get("/readyz", responses=responses(503))
 def readyz(service: ServiceDep) -> JSONResponse:
-    """The event store, the read models and the keystore answer, and no projection lags
-    further behind the log than ``CRM_PROJECTION_MAX_LAG_EVENTS`` / ``..._SECONDS``."""
+    """The event store, the read models and the keystore answer, the newest data key still
+    unwraps under the KEK, and no projection lags further behind the log than
+    ``CRM_PROJECTION_MAX_LAG_EVENTS`` / ``..._SECONDS``."""
     try:
         head = service.crm.recorder.max_notification_id() or 0
         positions = service.runner.positions()
@@ -45,6 +46,11 @@ def readyz(service: ServiceDep) -> JSONResponse:
     except Exception as exc:  # any failure to reach a store means "not ready"
         log.warning("not ready", extra={"error_type": type(exc).__name__})
         return problem(503, "not-ready", "Not ready", "a store is unreachable")
+    try:
+        service.keystore.check_unwrapping()
+    except Exception as exc:  # the KEK (or its KMS) no longer opens the data keys
+        log.error("not ready: data keys do not unwrap", extra={"error_type": type(exc).__name__})
+        return problem(503, "not-ready", "Not ready", "a data key does not unwrap under the KEK")
     lagging = _too_far_behind(service, lag)
     if lagging:
         log.warning("not ready: projections lag", extra={"projections": lagging})

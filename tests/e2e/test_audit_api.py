@@ -129,6 +129,8 @@ def test_cli_exports_verifies_and_checks_proofs(
     monkeypatch.setenv("CRM_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("CRM_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("CRM_KEYSTORE_URL", settings.keystore_url)
+    for name in ("kek", "index_key", "signing_key"):  # the rest are files in the data dir
+        monkeypatch.setenv(f"CRM_{name.upper()}", getattr(settings, name) or "")
     monkeypatch.setenv("CRM_CHECKPOINT_EVERY_EVENTS", "4")
     tenant = audited.new_tenant()
     audited.new_contact(tenant)

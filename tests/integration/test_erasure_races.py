@@ -16,6 +16,7 @@ from uuid import UUID
 import pytest
 
 from crypto.certificates import ErasureCertificate
+from crypto.errors import KeyDestroyed
 from crypto.keystore import Destruction
 from domain.contact import Contact
 from domain.keys import subject_key_id
@@ -147,3 +148,30 @@ def test_a_write_that_needs_no_key_is_refused_once_the_key_is_destroyed(
         service.crm.service_data.record_activity(
             tenant_id, contact_id, "agent", kind="page_view", occurred_at=None, details={}
         )
+
+
+def test_a_key_brought_back_by_a_keystore_restore_is_destroyed_again_by_the_sweep(
+    service: Service,
+) -> None:
+    tenant_id, contact_id = new_contact(service)
+    with service.keystore_db.transaction(write=False) as cur:
+        backup = cur.execute(
+            "SELECT wrapped_key, kek_id FROM subject_keys WHERE subject_id = :s",
+            {"s": str(contact_id)},
+        ).fetchone()
+    service.erasures.erase(tenant_id, contact_id, "po", "subject asked", None)
+    service.runner.catch_up()
+    with service.keystore_db.transaction() as cur:  # the row as a pre-erasure backup holds it
+        cur.execute(
+            "UPDATE subject_keys SET wrapped_key = :w, kek_id = :k, destroyed_at = NULL,"
+            " wrapped_under = NULL, erasure_id = NULL, recorded_at = NULL WHERE subject_id = :s",
+            {"w": backup["wrapped_key"], "k": backup["kek_id"], "s": str(contact_id)},
+        )
+    service.keystore.cache.evict(contact_id)
+    assert service.keystore.key_for_opening(tenant_id, contact_id)  # the key is back
+
+    service.erasures.run_due()
+
+    with pytest.raises(KeyDestroyed):
+        service.keystore.key_for_opening(tenant_id, contact_id)
+    assert service.erasures.refence() == 0  # and the counts agree again
