@@ -83,8 +83,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def tenant_create(args: argparse.Namespace) -> int:
     with _service() as service:
-        tenant, admin = service.crm.create_tenant(args.name)
-        service.runner.catch_up()
+        tenant, admin = service.answer(service.tenants.create(args.name))
     print(
         orjson.dumps(
             {"id": str(tenant.id), "name": tenant.name, "admin_token": admin.token}

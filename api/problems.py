@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from crypto.errors import KeyDestroyed
 from domain.errors import (
     AuthorisationExpired,
     ConsentRequired,
@@ -23,7 +24,7 @@ from domain.errors import (
     TransitionNotAllowed,
     VersionMismatch,
 )
-from service.errors import CommitFailed, ConcurrentWrite, Gone, NotFound
+from service.errors import CommitFailed, ConcurrentWrite, NotFound
 from service.settings import SettingsError
 
 log = logging.getLogger("crm.api")
@@ -40,7 +41,6 @@ _STATUS: list[tuple[type[DomainError], int]] = [
     (AuthorisationExpired, 409),
     (PolicyVersionExists, 409),
     (NotFound, 404),
-    (Gone, 410),
     (SubjectErased, 410),
     (CommitFailed, 503),
 ]
@@ -128,6 +128,13 @@ def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _key_destroyed(request: Request, exc: Exception) -> JSONResponse:
+    """A destroyed key met anywhere below (sealing, opening, a fence): the subject is erased.
+    Translated here once, to the one erased problem; its message names ids only, and is
+    not repeated (the subject id is the caller's own path)."""
+    return _domain_error(request, SubjectErased("the subject was erased"))
+
+
 def _problem_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProblemError)
     return problem(exc.status, exc.code, exc.title, exc.detail, headers=exc.headers)
@@ -154,6 +161,7 @@ def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(KeyDestroyed, _key_destroyed)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ProblemError, _problem_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -73,9 +73,10 @@ Command = Callable[[int, int], None]  # (writer, sequence number)
 class ProductWrites:
     def __init__(self, service: Service, writers: int) -> None:
         self.crm = service.crm
-        self.tenant, _ = self.crm.create_tenant("Bench")
+        self.contacts = service.contacts
+        self.tenant, _ = service.tenants.create("Bench").value
         self.pools = [
-            [self.crm.register_contact(self.tenant.id, "bench", DETAILS)[0].id for _ in range(POOL)]
+            [self.contacts.register(self.tenant.id, "bench", DETAILS).value.id for _ in range(POOL)]
             for _ in range(writers)
         ]
 
@@ -83,7 +84,7 @@ class ProductWrites:
         def run(writer: int, n: int) -> None:
             contact_id = self.pools[writer][n % POOL]
             if events == 1:
-                self.crm.update_contact(
+                self.contacts.update(
                     self.tenant.id, contact_id, "bench", {"age": 20 + n % 60}, None
                 )
                 return

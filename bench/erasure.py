@@ -22,7 +22,7 @@ CHUNK = 500  # events per commit while building a subject's history
 
 def contact_with_events(service: Service, tenant_id: uuid.UUID, events: int) -> uuid.UUID:
     """A contact with ``events`` events: registered, then updated in commits of CHUNK."""
-    contact, _ = service.crm.register_contact(tenant_id, "bench", {"full_name": "Bench Subject"})
+    contact, _ = service.contacts.register(tenant_id, "bench", {"full_name": "Bench Subject"})
     remaining = events - 1
     while remaining > 0:
         loaded = service.crm.contact(tenant_id, contact.id)
@@ -48,7 +48,7 @@ def single_save_ms(app: Library) -> float:
 
 def run(server: PostgresServer, mode: Mode, results: Results) -> None:
     with deployment(server) as service:
-        tenant, _ = service.crm.create_tenant("Bench")
+        tenant, _ = service.tenants.create("Bench").value
         warm = contact_with_events(service, tenant.id, 10)
         erasure_ms(service, tenant.id, warm)
         for size in SIZES:

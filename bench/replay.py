@@ -36,12 +36,13 @@ REPEAT = 3  # each run reads the whole log; the fill's writes and a first scan w
 def fill(service: Service, events: int) -> int:
     """Store about ``events`` events; return the log's size."""
     crm = service.crm
-    tenant, _ = crm.create_tenant("Bench")
+    tenant, _ = service.tenants.create("Bench").value
     contacts = events // EVENTS_PER_CONTACT
     with ThreadPoolExecutor(4) as pool:  # key creations are durable: overlap their commits
         registered = list(
             pool.map(
-                lambda _: crm.register_contact(tenant.id, "bench", DETAILS)[0], range(contacts)
+                lambda _: service.contacts.register(tenant.id, "bench", DETAILS).value,
+                range(contacts),
             )
         )
     for start in range(0, contacts, CONTACTS_PER_COMMIT):

@@ -107,6 +107,15 @@ class Keystore(ABC):
     def key_for_opening(self, tenant_id: UUID, subject_id: UUID) -> DataKey:
         """The subject's existing key. Raises KeyDestroyed if erased or never created."""
 
+    def is_erased(self, tenant_id: UUID, subject_id: UUID) -> bool:
+        """Whether the subject's key is destroyed (or belongs to another tenant): the fence
+        every command about a subject checks, whether or not it needs the key."""
+        try:
+            self.key_for_opening(tenant_id, subject_id)
+        except KeyDestroyed:
+            return True
+        return False
+
     @abstractmethod
     def destroy(self, tenant_id: UUID, subject_id: UUID, erasure_id: str) -> Destruction:
         """Remove the key material for good and fence the subject, for ``erasure_id``.

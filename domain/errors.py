@@ -37,10 +37,12 @@ class MinorNotAllowed(DomainError):
 
 
 class SubjectErased(DomainError):
-    """The subject was erased: its personal data is gone and it takes no new commands."""
+    """The subject was erased: its personal data is gone and it takes no new commands. The
+    one "erased" error (410): a destroyed key met anywhere (``KeyDestroyed``) means this too,
+    and the API's problem table says so in one place."""
 
-    code = "subject-erased"
-    title = "Subject erased"
+    code = "erased"
+    title = "Gone"
 
 
 class VersionMismatch(DomainError):

@@ -103,6 +103,11 @@ class PrivacyPolicy(Aggregate):
         )
         return self.versions[version]
 
+    @property
+    def last_published(self) -> PolicyVersion | None:
+        """The version published most recently (whether or not it is in force yet)."""
+        return next(reversed(self.versions.values()), None)
+
     def current(self, now: datetime) -> PolicyVersion | None:
         """The version in force at ``now``: the latest effective one, later publication first."""
         in_force = [

@@ -8,6 +8,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import unquote, urlparse
 
 from eventsourcing.postgres import PostgresDatastore
@@ -32,7 +33,9 @@ from projections.runner import Projection, ProjectionRunner
 from projections.shares import SharesProjection
 from projections.store import PostgresReadModels, ReadModelStore, SQLiteReadModels
 from projections.users import UsersProjection
-from service.crm import CRM, Clock, system_clock
+from service.consents import Consents
+from service.contacts import Contacts
+from service.crm import CRM, Clock, Committed, system_clock
 from service.erasure import Erasures
 from service.idempotency import IdempotencyStore
 from service.key_custody import (
@@ -47,11 +50,15 @@ from service.key_custody import (
 )
 from service.rate_limits import RateLimiter
 from service.requests import SubjectRequests
+from service.service_data import ServiceData
 from service.settings import Settings, SettingsError
+from service.shares import Shares
+from service.tenants import Tenants
 from storage.ledger import CheckpointPolicy, LedgerWriter
 from storage.sql import SqlDatabase, check_writable, create_private_file, open_database
 
 log = logging.getLogger("crm.service")
+T = TypeVar("T")
 
 
 @dataclass
@@ -95,8 +102,13 @@ class Service:
     keystore_db: SqlDatabase
     read_models: ReadModelStore
     runner: ProjectionRunner
-    erasures: Erasures
+    tenants: Tenants
+    contacts: Contacts
+    consents: Consents
+    service_data: ServiceData
+    shares: Shares
     requests: SubjectRequests
+    erasures: Erasures
     signer: Signer
     ledger_signer: Signer
     blind_index: BlindIndex
@@ -129,10 +141,10 @@ class Service:
             pause = min(pause * 2, 0.1)
         return True
 
-    def settle(self) -> bool:
-        """Read-your-writes for a command whose position the caller does not hold: wait for
-        the read models to reach the log's current head (which includes the command)."""
-        return self.read_your_writes(self.crm.recorder.max_notification_id() or 0)
+    def answer(self, committed: Committed[T]) -> T:
+        """A command's value, once the read models reflect it: how every route answers."""
+        self.read_your_writes(committed.position)
+        return committed.value
 
     def __enter__(self) -> Service:
         return self
@@ -342,6 +354,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
     rate_limiter = RateLimiter(edge_db, api_secret)
     rate_limiter.create_tables()
     erasures = Erasures(crm, side.keystore, side.read_models, idempotency)
+    consents = Consents(crm)
     return Service(
         settings=settings,
         crm=crm,
@@ -351,8 +364,13 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         runner=ProjectionRunner(
             crm, side.read_models, side.projections, batch_size=settings.projections.batch_size
         ),
-        erasures=erasures,
+        tenants=Tenants(crm),
+        contacts=Contacts(crm),
+        consents=consents,
+        service_data=ServiceData(crm, consents),
+        shares=Shares(crm, consents),
         requests=SubjectRequests(crm, erasures),
+        erasures=erasures,
         signer=signer,
         ledger_signer=ledger_signer,
         blind_index=side.blind_index,

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 from domain.consent import Acceptance, ConsentRecord, Decision
-from domain.policy import PolicyVersion, PrivacyPolicy, resolve_version, version_to_accept
-from service.errors import erased_is_gone
-
-if TYPE_CHECKING:
-    from service.crm import CRM
+from domain.policy import PrivacyPolicy, resolve_version, version_to_accept
+from service.crm import CRM, Committed
 
 
 class Consents:
@@ -38,24 +34,22 @@ class Consents:
         granted: bool,
         policy_version: str | None,
         source: str | None,
-    ) -> tuple[ConsentRecord, Decision]:
+    ) -> Committed[Decision]:
         """Record a grant or a withdrawal, under the named or the current policy version."""
         self.crm.live_contact(tenant_id, contact_id)
         version = resolve_version(
             self.policy(tenant_id), policy_version, self.crm.clock(), "policy_version"
         )
         record = self._record_or_new(tenant_id, contact_id, actor)
-        with erased_is_gone():
-            decision = record.decide(
-                purpose=purpose,
-                granted=granted,
-                actor=actor,
-                policy_version=version,
-                source=source,
-                sealer=self.crm.sealer,
-            )
-        self.crm.commit(record)
-        return record, decision
+        decision = record.decide(
+            purpose=purpose,
+            granted=granted,
+            actor=actor,
+            policy_version=version,
+            source=source,
+            sealer=self.crm.sealer,
+        )
+        return self.crm.committed(decision, record)
 
     def accept_policy(
         self,
@@ -65,17 +59,15 @@ class Consents:
         *,
         policy_version: str | None,
         source: str | None,
-    ) -> tuple[ConsentRecord, Acceptance]:
+    ) -> Committed[Acceptance]:
         """Record that the subject accepted a published version (by default, the current)."""
         self.crm.live_contact(tenant_id, contact_id)
         version = version_to_accept(self.policy(tenant_id), policy_version, self.crm.clock())
         record = self._record_or_new(tenant_id, contact_id, actor)
-        with erased_is_gone():
-            acceptance = record.accept_policy(
-                policy_version=version, actor=actor, source=source, sealer=self.crm.sealer
-            )
-        self.crm.commit(record)
-        return record, acceptance
+        acceptance = record.accept_policy(
+            policy_version=version, actor=actor, source=source, sealer=self.crm.sealer
+        )
+        return self.crm.committed(acceptance, record)
 
     def publish_policy(
         self,
@@ -86,18 +78,17 @@ class Consents:
         effective_at: datetime | None,
         document_url: str | None,
         document_sha256: str | None,
-    ) -> PolicyVersion:
+    ) -> Committed[PrivacyPolicy]:
         """Publish a version of the tenant's privacy policy, in force from ``effective_at``."""
         policy = self.policy(tenant_id) or PrivacyPolicy.adopt(tenant_id=tenant_id, actor=actor)
-        published = policy.publish(
+        policy.publish(
             version=version,
             actor=actor,
             effective_at=effective_at or self.crm.clock(),
             document_url=document_url,
             document_sha256=document_sha256,
         )
-        self.crm.commit(policy)
-        return published
+        return self.crm.committed(policy, policy)
 
     def _record_or_new(self, tenant_id: UUID, contact_id: UUID, actor: str) -> ConsentRecord:
         return self.record(tenant_id, contact_id) or ConsentRecord.open(

@@ -1,7 +1,13 @@
-"""The CRM application: commands and queries over the event store.
+"""The event-store gateway: find, commit, open, and the clock, for every command group.
 
 An ``eventsourcing`` Application whose events carry personal data only as sealed tokens.
-Every method takes the caller's tenant and refuses to touch another tenant's aggregates.
+It holds no command of its own: tenants, users, contacts, consents, service data, shares,
+requests and erasures are command groups beside it (``service/<group>.py``), built in
+:mod:`service.bootstrap` with their collaborators passed in. Each command there is *get,
+call, save, answer*: it loads aggregates through :meth:`CRM.owned` / :meth:`CRM.find`,
+calls one domain method, saves with :meth:`CRM.commit` (or :meth:`CRM.create` for a new
+aggregate), and returns :class:`Committed`, its value and the log position it reached.
+Every lookup takes the caller's tenant and refuses another tenant's aggregates.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -22,17 +28,12 @@ from crypto.errors import KeyDestroyed
 from crypto.keystore import Keystore
 from crypto.sealer import SealingSession, SubjectSealer
 from domain.contact import Contact
-from domain.errors import DomainError
+from domain.errors import DomainError, SubjectErased
 from domain.keys import SubjectKey, subject_key_id
 from domain.sealing import field_label
-from domain.tenant import Tenant, first_admin_id
-from domain.user import Role, User
-from service.consents import Consents
-from service.credentials import hash_password, new_token, token_hash
-from service.errors import CommitFailed, ConcurrentWrite, Gone, NotFound
+from domain.tenant import Tenant
+from service.errors import CommitFailed, ConcurrentWrite, NotFound
 from service.group_commit import GroupCommitter
-from service.service_data import ServiceData
-from service.shares import Shares
 from storage.ledger import (
     LedgerRecorder,
     LedgerWriter,
@@ -44,7 +45,7 @@ from storage.transcoder import OrjsonTranscoder
 
 log = logging.getLogger("crm.store")
 A = TypeVar("A", bound=Aggregate)
-PLATFORM_ACTOR = "platform"
+T = TypeVar("T")
 Clock = Callable[[], datetime]
 
 
@@ -64,23 +65,27 @@ class ContactHead:
         return isinstance(self.last_event, Contact.Erased)
 
 
-@dataclass(frozen=True)
-class Issued:
-    """A new aggregate with the bearer token issued for it (shown once, never stored)."""
+class Committed(NamedTuple, Generic[T]):
+    """What every command returns: its value (usually the aggregate it changed), and the
+    position of its last event, which the API waits for before answering (read your writes).
+    """
 
-    aggregate_id: UUID
-    token: str
-    version: int
+    value: T
     position: int
 
 
-class CRM(Application[UUID]):
-    """Commands and queries. ``sealer`` seals and opens; ``keystore`` destroys keys; ``clock``
-    tells the time the privacy rules need (deadlines, expiry, the policy in force).
+@dataclass(frozen=True)
+class Issued:
+    """A user with the bearer token just issued for it (shown once, never stored)."""
 
-    The commands of the privacy-policy domain are grouped by subject matter in
-    ``consents``, ``service_data`` and ``shares``; requests and erasures, which need the
-    keystore and the edge's stored responses too, are built beside it in the bootstrap.
+    user_id: UUID
+    token: str
+    version: int
+
+
+class CRM(Application[UUID]):
+    """The gateway. ``sealer`` seals and opens; ``keystore`` answers for erasure fences;
+    ``clock`` tells the time the privacy rules need (deadlines, expiry, the policy in force).
     """
 
     name = "crm"
@@ -100,9 +105,6 @@ class CRM(Application[UUID]):
         self.clock = clock
         super().__init__(env=dict(env))
         self.group_committer = GroupCommitter(self.save) if group_commit else None
-        self.consents = Consents(self)
-        self.service_data = ServiceData(self)
-        self.shares = Shares(self)
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Configuration comes only from :mod:`service.settings`, never from os.environ.
@@ -138,115 +140,24 @@ class CRM(Application[UUID]):
         """Save atomically; return the position of the last event. A lost race is a 409."""
         return max(self.commit_events([e for a in aggregates for e in a.collect_events()]))
 
-    # Tenants and users
-
-    def create_tenant(self, name: str, tenant_id: UUID | None = None) -> tuple[Tenant, Issued]:
-        """A tenant and its first admin, in one transaction. Created at most once per id:
-        a re-run (its id derived from an idempotency key) gets the tenant as it was created,
-        with a new token for its first admin, the answer the first run never gave."""
-        tenant = Tenant.create(name=name, actor=PLATFORM_ACTOR, tenant_id=tenant_id)
-        admin_id = first_admin_id(tenant.id)
-        token = new_token()
-        admin = User.register(
-            tenant_id=tenant.id,
-            actor=PLATFORM_ACTOR,
-            role=Role.ADMIN,
-            details={},
-            token_hash=token_hash(token),
-            password_hash=None,
-            sealer=self.sealer,
-            user_id=admin_id,
-        )
-        try:
-            position = self.commit(tenant, admin)  # the first admin has no personal data
-        except ConcurrentWrite:
-            existing = self._created_before(Tenant, tenant.id, tenant.id)
-            return existing, self.issue_token(existing.id, admin_id, PLATFORM_ACTOR)
-        return tenant, Issued(admin.id, token, admin.version, position)
-
-    def register_user(
-        self,
-        tenant_id: UUID,
-        actor: str,
-        role: str,
-        details: Mapping[str, object],
-        password: str | None,
-        user_id: UUID | None = None,
-    ) -> Issued:
-        """A new user with its first token; at most once per id (a re-run gets a new token
-        for the user the first run created)."""
-        token = new_token()
-        session = self.sealer.session()
-        user = User.register(
-            tenant_id=tenant_id,
-            actor=actor,
-            role=role,
-            details=details,
-            token_hash=token_hash(token),
-            password_hash=hash_password(password) if password else None,
-            sealer=session,
-            user_id=user_id,
-        )
-        try:
-            position = self.commit(user, *self.key_records(session, actor, user.id))
-        except ConcurrentWrite:
-            existing = self._created_before(User, tenant_id, user.id)
-            return self.issue_token(tenant_id, existing.id, actor)
-        return Issued(user.id, token, user.version, position)
-
-    def issue_token(self, tenant_id: UUID, user_id: UUID, actor: str) -> Issued:
-        """A new token for an existing user (after a login); shown once, stored as a hash."""
-        user = self.owned(User, tenant_id, user_id)
-        token = new_token()
-        user.issue_token(actor=actor, token_hash=token_hash(token))
-        position = self.commit(user)
-        return Issued(user.id, token, user.version, position)
-
-    def revoke_tokens(self, tenant_id: UUID, user_id: UUID, actor: str) -> int:
-        """Revoke every token of a user; returns the position of the revocation event."""
-        user = self.owned(User, tenant_id, user_id)
-        user.revoke_tokens(actor=actor)
-        return self.commit(user)
-
-    def user(self, tenant_id: UUID, user_id: UUID) -> User:
-        return self.owned(User, tenant_id, user_id)
-
-    # Contacts
-
-    def register_contact(
-        self,
-        tenant_id: UUID,
-        actor: str,
-        details: Mapping[str, object],
-        contact_id: UUID | None = None,
-    ) -> tuple[Contact, int]:
-        """A new contact, sealed under a new key; at most once per id (see :meth:`create`)."""
-        session = self.sealer.session()
-        contact = Contact.register(
-            tenant_id=tenant_id,
-            actor=actor,
-            details=details,
-            sealer=session,
-            contact_id=contact_id,
-        )
-        return self.create(
-            Contact, tenant_id, contact, *self.key_records(session, actor, contact.id)
-        )
+    def committed(self, value: T, *aggregates: Aggregate) -> Committed[T]:
+        """Save ``aggregates`` atomically and answer with ``value`` at their position."""
+        return Committed(value, self.commit(*aggregates))
 
     def create(
         self, kind: type[A], tenant_id: UUID, created: A, *with_it: Aggregate
-    ) -> tuple[A, int]:
+    ) -> Committed[A]:
         """Commit a new aggregate, at most once per id. Ids derived from an idempotency key
         make a re-run of a command that committed, but whose answer was never kept (the
         process died in between), collide with the first run: it then gets the aggregate the
         first run created, and the position it is at, instead of a duplicate."""
         try:
-            return created, self.commit(created, *with_it)
+            return Committed(created, self.commit(created, *with_it))
         except ConcurrentWrite:
-            existing = self._created_before(kind, tenant_id, created.id)
-            return existing, self.position_of(existing.id, existing.version)
+            existing = self.created_before(kind, tenant_id, created.id)
+            return Committed(existing, self.position_of(existing.id, existing.version))
 
-    def _created_before(self, kind: type[A], tenant_id: UUID, aggregate_id: UUID) -> A:
+    def created_before(self, kind: type[A], tenant_id: UUID, aggregate_id: UUID) -> A:
         """The aggregate a create collided with; a collision with anything else (another
         tenant's, another kind) is not a re-run, so it stays a conflict."""
         try:
@@ -279,23 +190,6 @@ class CRM(Application[UUID]):
             for k in used
             if subject_key_id(k.subject_id) not in recorded
         ]
-
-    def update_contact(
-        self,
-        tenant_id: UUID,
-        contact_id: UUID,
-        actor: str,
-        changes: Mapping[str, object],
-        expected_version: int | None,
-    ) -> tuple[Contact, int]:
-        contact = self.live_contact(tenant_id, contact_id)
-        try:
-            contact.update(
-                actor=actor, changes=changes, sealer=self.sealer, expected_version=expected_version
-            )
-        except KeyDestroyed:
-            raise Gone("the contact was erased") from None
-        return contact, self.commit(contact)
 
     def contact_head(self, tenant_id: UUID, contact_id: UUID) -> ContactHead:
         """The contact's last version and event, from two indexed reads scoped to the tenant
@@ -344,16 +238,12 @@ class CRM(Application[UUID]):
         return self.owned(Contact, tenant_id, contact_id)
 
     def live_contact(self, tenant_id: UUID, contact_id: UUID) -> Contact:
-        """The contact, unless it was erased (Gone): every command about a subject starts
-        here. The keystore's fence is asked too, so a command that needs no key still stops
-        in the moment between an erasure destroying the key and recording it."""
+        """The contact, unless it was erased: every command about a subject starts here. The
+        keystore's fence is asked too, so a command that needs no key still stops in the
+        moment between an erasure destroying the key and recording it."""
         contact = self.contact(tenant_id, contact_id)
-        if contact.erased:
-            raise Gone("the contact was erased")
-        try:
-            self.keystore.key_for_opening(tenant_id, contact_id)
-        except KeyDestroyed:
-            raise Gone("the contact was erased") from None
+        if contact.erased or self.keystore.is_erased(tenant_id, contact_id):
+            raise SubjectErased("the contact was erased")
         return contact
 
     def open_sealed(
@@ -392,13 +282,11 @@ class CRM(Application[UUID]):
         return [{field: next(values) for field in sealed} for _, _, sealed in events]
 
     def open_contact(self, contact: Contact) -> dict[str, Any]:
-        """The contact's personal fields in plaintext; raises Gone once erased."""
+        """The contact's personal fields in plaintext; SubjectErased once erased (a key
+        destroyed meanwhile surfaces as ``KeyDestroyed``, the same 410 at the edge)."""
         if contact.erased:
-            raise Gone("the contact was erased")
-        try:
-            return self.sealer.open_fields(UUID(contact.tenant_id), contact.id, contact.fields)
-        except KeyDestroyed:
-            raise Gone("the contact was erased") from None
+            raise SubjectErased("the contact was erased")
+        return self.sealer.open_fields(UUID(contact.tenant_id), contact.id, contact.fields)
 
     def find(self, kind: type[A], tenant_id: UUID, aggregate_id: UUID) -> A | None:
         """Like :meth:`owned`, but ``None`` when there is none (records created on first use)."""

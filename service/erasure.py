@@ -27,11 +27,11 @@ from uuid import UUID
 from crypto.certificates import ErasureCertificate
 from crypto.keystore import Destruction, SqlKeystore
 from domain.contact import Contact
-from domain.errors import VersionMismatch
+from domain.errors import SubjectErased, VersionMismatch
 from domain.keys import PLATFORM, SubjectKey, subject_key_id
 from projections.store import ReadModelStore
-from service.crm import CRM, ContactHead
-from service.errors import CommitFailed, ConcurrentWrite, Gone, NotFound
+from service.crm import CRM, Committed, ContactHead
+from service.errors import CommitFailed, ConcurrentWrite, NotFound
 from service.idempotency import IdempotencyStore
 
 log = logging.getLogger("crm.erasure")
@@ -73,17 +73,18 @@ class Erasures:
         *,
         erasure_id: UUID | None = None,
         expected_version: int | None = None,
-    ) -> ErasureCertificate:
+    ) -> Committed[ErasureCertificate]:
         """Destroy the subject's key and record it, in time that does not depend on how many
         events the contact has: only its first and last events are read."""
         head = self.crm.contact_head(tenant_id, contact_id)
         if head.erased:
-            raise Gone("the contact was already erased")
+            raise SubjectErased("the contact was already erased")
         if expected_version is not None and expected_version != head.version:
             raise VersionMismatch(expected_version, head.version)
         reason = Contact.erasure_reason(reason)  # refused before anything is destroyed
         destruction = self.keystore.destroy(tenant_id, contact_id, str(erasure_id or uuid.uuid4()))
-        return self._record(tenant_id, contact_id, destruction, actor, reason, request_id)
+        certificate = self._record(tenant_id, contact_id, destruction, actor, reason, request_id)
+        return Committed(certificate, certificate.ledger_position)
 
     def _record(
         self,
@@ -159,7 +160,7 @@ class Erasures:
         if not isinstance(recorded, Contact.Erased) or recorded.erasure_id != (
             destruction.erasure_id
         ):
-            raise Gone("the contact was already erased")
+            raise SubjectErased("the contact was already erased")
         self._recorded(UUID(recorded.tenant_id), contact_id)
         return certificate_of(recorded, self.crm.position_of(contact_id, head.version))
 
@@ -228,8 +229,8 @@ class Erasures:
         reason: str,
         request_id: str | None,
         grace: timedelta,
-    ) -> tuple[ScheduledErasure, int]:
-        """Erase after ``grace``; returns the schedule and the position of its event."""
+    ) -> Committed[ScheduledErasure]:
+        """Erase after ``grace``, unless cancelled first."""
         contact = self.crm.live_contact(tenant_id, contact_id)
         now = self.crm.clock()
         erasure_id = uuid.uuid4()
@@ -241,9 +242,9 @@ class Erasures:
             reason=reason,
             request_id=request_id,
         )
-        position = self.crm.commit(contact)
         due_at = (now + grace).isoformat()
-        return ScheduledErasure(str(erasure_id), str(contact_id), "scheduled", due_at), position
+        scheduled = ScheduledErasure(str(erasure_id), str(contact_id), "scheduled", due_at)
+        return self.crm.committed(scheduled, contact)
 
     def find(self, tenant_id: UUID, erasure_id: UUID) -> dict[str, Any]:
         rows = self.read_models.query(
@@ -254,13 +255,12 @@ class Erasures:
             raise NotFound("no erasure with that id")
         return rows[0]
 
-    def cancel(self, tenant_id: UUID, erasure_id: UUID, actor: str) -> tuple[ScheduledErasure, int]:
+    def cancel(self, tenant_id: UUID, erasure_id: UUID, actor: str) -> Committed[ScheduledErasure]:
         row = self.find(tenant_id, erasure_id)
         contact = self.crm.contact(tenant_id, UUID(row["subject_id"]))
         contact.cancel_erasure(actor=actor, erasure_id=str(erasure_id))
-        position = self.crm.commit(contact)
         cancelled = ScheduledErasure(str(erasure_id), row["subject_id"], "cancelled", row["due_at"])
-        return cancelled, position
+        return self.crm.committed(cancelled, contact)
 
     def run_due(self) -> list[ErasureCertificate]:
         """Execute every scheduled erasure whose time has come and that is still pending,
@@ -286,7 +286,7 @@ class Erasures:
                     "scheduled erasure",
                     row["request_id"],
                     erasure_id=UUID(row["erasure_id"]),
-                )
+                ).value
             )
             log.info("scheduled erasure executed", extra={"erasure_id": row["erasure_id"]})
         return done

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from eventsourcing.domain import Aggregate
 
-from crypto.errors import KeyDestroyed
 from domain.errors import DomainError, VersionMismatch
 
 
@@ -33,23 +29,7 @@ class CommitFailed(DomainError):
     title = "Service unavailable"
 
 
-class Gone(DomainError):
-    """The subject was erased; its personal data no longer exists anywhere."""
-
-    code = "erased"
-    title = "Gone"
-
-
 def check_version(aggregate: Aggregate, expected_version: int | None) -> None:
     """``If-Match`` on a command: refuse it when the aggregate moved on since it was read."""
     if expected_version is not None and expected_version != aggregate.version:
         raise VersionMismatch(expected_version, aggregate.version)
-
-
-@contextmanager
-def erased_is_gone() -> Iterator[None]:
-    """A subject erased while a command was in flight: its key is gone, so is the command."""
-    try:
-        yield
-    except KeyDestroyed:
-        raise Gone("the contact was erased") from None

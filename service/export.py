@@ -57,7 +57,7 @@ def contact_history(crm: CRM, contact: Contact) -> list[dict[str, Any]]:
 def subject_export(
     crm: CRM, store: ReadModelStore, tenant_id: UUID, contact_id: UUID
 ) -> dict[str, Any]:
-    """The whole export; Gone (410) once the contact is erased, NotFound in another tenant."""
+    """The whole export; 410 once the contact is erased, 404 in another tenant."""
     contact = crm.live_contact(tenant_id, contact_id)
     fields = crm.open_contact(contact)
     now = utc_text(crm.clock())

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from crypto.errors import KeyDestroyed
 from domain.contact import Contact
 from projections.store import ReadModelStore
 from service.crm import CRM
@@ -39,11 +38,7 @@ def contact_state(crm: CRM, tenant_id: UUID, contact_id: UUID, as_of: datetime) 
         raise NotFound("the contact did not exist at that time")
     contact: Contact = crm.repository.get(contact_id, version=version)
     assert isinstance(contact, Contact)
-    try:
-        crm.keystore.key_for_opening(tenant_id, contact_id)
-        marker = "sealed"
-    except KeyDestroyed:
-        marker = "erased"
+    marker = "erased" if crm.keystore.is_erased(tenant_id, contact_id) else "sealed"
     return {
         "id": str(contact_id),
         "as_of": as_of.isoformat(),

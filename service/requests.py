@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 from uuid import UUID
 
 from crypto.certificates import ErasureCertificate
 from domain.request import RequestKind, SubjectRequest
+from service.crm import CRM, Committed
+from service.erasure import Erasures
 from service.errors import check_version
 
-if TYPE_CHECKING:
-    from service.crm import CRM
-    from service.erasure import Erasures
+
+class Completion(NamedTuple):
+    """A completed request, and the erasure certificate when completing it erased."""
+
+    request: SubjectRequest
+    certificate: ErasureCertificate | None
 
 
 class SubjectRequests:
@@ -31,7 +36,7 @@ class SubjectRequests:
         requested_by: str,
         subject_is_minor: bool,
         request_id: UUID | None = None,
-    ) -> SubjectRequest:
+    ) -> Committed[SubjectRequest]:
         self.crm.live_contact(tenant_id, contact_id)
         request = SubjectRequest.receive(
             tenant_id=tenant_id,
@@ -43,20 +48,18 @@ class SubjectRequests:
             now=self.crm.clock(),
             request_id=request_id,
         )
-        request, _ = self.crm.create(SubjectRequest, tenant_id, request)
-        return request
+        return self.crm.create(SubjectRequest, tenant_id, request)
 
     def start(
         self, tenant_id: UUID, request_id: UUID, actor: str, expected_version: int | None = None
-    ) -> SubjectRequest:
+    ) -> Committed[SubjectRequest]:
         request = self._request(tenant_id, request_id, expected_version)
         request.start(actor=actor)
-        self.crm.commit(request)
-        return request
+        return self.crm.committed(request, request)
 
     def complete(
         self, tenant_id: UUID, request_id: UUID, actor: str, expected_version: int | None = None
-    ) -> tuple[SubjectRequest, ErasureCertificate | None]:
+    ) -> Committed[Completion]:
         """Mark the request done. An erasure request first erases the contact (its key is
         destroyed, the certificate names the request); if a failure left the contact erased
         but the request open, completing again links that erasure instead."""
@@ -75,11 +78,10 @@ class SubjectRequests:
                     actor,
                     f"erasure request by the {request.requested_by.value}",
                     str(request.id),
-                )
+                ).value
                 erasure_id = certificate.erasure_id
         request.complete(actor=actor, erasure_id=erasure_id)
-        self.crm.commit(request)
-        return request, certificate
+        return self.crm.committed(Completion(request, certificate), request)
 
     def reject(
         self,
@@ -89,11 +91,10 @@ class SubjectRequests:
         *,
         reason: str,
         expected_version: int | None = None,
-    ) -> SubjectRequest:
+    ) -> Committed[SubjectRequest]:
         request = self._request(tenant_id, request_id, expected_version)
         request.reject(actor=actor, reason=reason)
-        self.crm.commit(request)
-        return request
+        return self.crm.committed(request, request)
 
     def _request(
         self, tenant_id: UUID, request_id: UUID, expected_version: int | None

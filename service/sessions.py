@@ -15,12 +15,14 @@ from domain.values import normalise_email
 from projections.users import EMAIL_INDEX_KIND
 from service.bootstrap import Service
 from service.credentials import burn_password_check, check_password
-from service.crm import Issued
+from service.crm import Committed, Issued
 
 _CANDIDATES = 5
 
 
-def log_in(service: Service, tenant_id: UUID, email: str, password: str) -> Issued | None:
+def log_in(
+    service: Service, tenant_id: UUID, email: str, password: str
+) -> Committed[Issued] | None:
     """A new token for the user with this email and password in this tenant, else ``None``."""
     try:
         digest = service.blind_index.digest(tenant_id, EMAIL_INDEX_KIND, normalise_email(email))
@@ -30,7 +32,7 @@ def log_in(service: Service, tenant_id: UUID, email: str, password: str) -> Issu
     for row in _candidates(service, tenant_id, digest):
         if row["password_hash"] and check_password(password, row["password_hash"]):
             user_id = UUID(row["id"])
-            return service.crm.issue_token(tenant_id, user_id, actor=str(user_id))
+            return service.tenants.issue_token(tenant_id, user_id, actor=str(user_id))
     burn_password_check(password)
     return None
 

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import NamedTuple
 from uuid import UUID
 
 from domain.sealing import PersonalValue
 from domain.share import DataShare
-from service.errors import check_version, erased_is_gone
+from service.consents import Consents
+from service.crm import CRM, Committed
+from service.errors import check_version
 
-if TYPE_CHECKING:
-    from service.crm import CRM
+
+class Execution(NamedTuple):
+    """An executed share and the values it handed over."""
+
+    share: DataShare
+    shared: dict[str, PersonalValue]
 
 
 class Shares:
     """Request, approve (PIC), authorise, execute, revoke. Out of order: 409, nothing stored."""
 
-    def __init__(self, crm: CRM) -> None:
+    def __init__(self, crm: CRM, consents: Consents) -> None:
         self.crm = crm
+        self.consents = consents
 
     def request(
         self,
@@ -30,7 +37,7 @@ class Shares:
         purpose: str,
         fields: list[str],
         share_id: UUID | None = None,
-    ) -> DataShare:
+    ) -> Committed[DataShare]:
         self.crm.live_contact(tenant_id, contact_id)
         share = DataShare.request(
             tenant_id=tenant_id,
@@ -41,16 +48,14 @@ class Shares:
             fields=fields,
             share_id=share_id,
         )
-        share, _ = self.crm.create(DataShare, tenant_id, share)
-        return share
+        return self.crm.create(DataShare, tenant_id, share)
 
     def approve(
         self, tenant_id: UUID, share_id: UUID, actor: str, expected_version: int | None = None
-    ) -> DataShare:
+    ) -> Committed[DataShare]:
         share = self._share(tenant_id, share_id, expected_version)
         share.approve(actor=actor)
-        self.crm.commit(share)
-        return share
+        return self.crm.committed(share, share)
 
     def authorize(
         self,
@@ -61,30 +66,27 @@ class Shares:
         agreement_ref: str,
         expires_at: datetime | None,
         expected_version: int | None = None,
-    ) -> DataShare:
+    ) -> Committed[DataShare]:
         share = self._share(tenant_id, share_id, expected_version)
         share.authorize(
             actor=actor, agreement_ref=agreement_ref, expires_at=expires_at, now=self.crm.clock()
         )
-        self.crm.commit(share)
-        return share
+        return self.crm.committed(share, share)
 
     def execute(
         self, tenant_id: UUID, share_id: UUID, actor: str, expected_version: int | None = None
-    ) -> tuple[DataShare, dict[str, PersonalValue]]:
+    ) -> Committed[Execution]:
         """Share the contact's current values of the requested fields; return them."""
         share = self._share(tenant_id, share_id, expected_version)
         contact = self.crm.live_contact(tenant_id, share.contact_id)
-        with erased_is_gone():
-            shared = share.execute(
-                actor=actor,
-                values=self.crm.open_contact(contact),
-                consents=self.crm.consents.record(tenant_id, share.contact_id),
-                sealer=self.crm.sealer,
-                now=self.crm.clock(),
-            )
-        self.crm.commit(share)
-        return share, shared
+        shared = share.execute(
+            actor=actor,
+            values=self.crm.open_contact(contact),
+            consents=self.consents.record(tenant_id, share.contact_id),
+            sealer=self.crm.sealer,
+            now=self.crm.clock(),
+        )
+        return self.crm.committed(Execution(share, shared), share)
 
     def revoke(
         self,
@@ -94,11 +96,10 @@ class Shares:
         *,
         reason: str | None,
         expected_version: int | None = None,
-    ) -> DataShare:
+    ) -> Committed[DataShare]:
         share = self._share(tenant_id, share_id, expected_version)
         share.revoke(actor=actor, reason=reason)
-        self.crm.commit(share)
-        return share
+        return self.crm.committed(share, share)
 
     def _share(self, tenant_id: UUID, share_id: UUID, expected_version: int | None) -> DataShare:
         share = self.crm.owned(DataShare, tenant_id, share_id)

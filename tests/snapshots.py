@@ -38,9 +38,10 @@ def write_history(service: Service, rng: random.Random, commands: int) -> list[U
     through the privacy-policy domain (policy, consents, activity, link, share, request) so
     every read model holds rows; returns the contact ids. Every contact carries the
     :data:`PERSONAL` values (numbered)."""
-    crm = service.crm
-    tenant, _ = crm.create_tenant("Toko Sejahtera")
-    crm.register_user(tenant.id, "platform", "agent", {"full_name": PERSONAL["full_name"]}, None)
+    tenant, _ = service.tenants.create("Toko Sejahtera").value
+    service.tenants.register_user(
+        tenant.id, "platform", "agent", {"full_name": PERSONAL["full_name"]}, None
+    )
     first = _privacy_domain(service, tenant.id)
     contacts: list[UUID] = [first]
     live: list[UUID] = [first]
@@ -49,12 +50,12 @@ def write_history(service: Service, rng: random.Random, commands: int) -> list[U
         if roll < 0.5 or not live:
             details = {k: f"{v}" for k, v in PERSONAL.items()}
             details["email"] = f"{i}.{PERSONAL['email']}"
-            contact, _ = crm.register_contact(tenant.id, "agent", details)
+            contact, _ = service.contacts.register(tenant.id, "agent", details)
             contacts.append(contact.id)
             live.append(contact.id)
         elif roll < 0.9:
             changes = {"job_title": f"{PERSONAL['job_title']} {i}", "age": 20 + i % 50}
-            crm.update_contact(tenant.id, rng.choice(live), "agent", changes, None)
+            service.contacts.update(tenant.id, rng.choice(live), "agent", changes, None)
         else:
             victim = live.pop(rng.randrange(len(live)))
             service.erasures.erase(tenant.id, victim, "officer", "subject asked", None)
@@ -62,9 +63,8 @@ def write_history(service: Service, rng: random.Random, commands: int) -> list[U
 
 
 def _privacy_domain(service: Service, tenant_id: UUID) -> UUID:
-    crm = service.crm
-    first, _ = crm.register_contact(tenant_id, "agent", dict(PERSONAL))
-    crm.consents.publish_policy(
+    first, _ = service.contacts.register(tenant_id, "agent", dict(PERSONAL))
+    service.consents.publish_policy(
         tenant_id,
         "admin",
         version="2026-01",
@@ -73,7 +73,7 @@ def _privacy_domain(service: Service, tenant_id: UUID) -> UUID:
         document_sha256=None,
     )
     for purpose in ("third_party_linking", "third_party_sharing", "marketing"):
-        crm.consents.decide(
+        service.consents.decide(
             tenant_id,
             first.id,
             "agent",
@@ -82,8 +82,8 @@ def _privacy_domain(service: Service, tenant_id: UUID) -> UUID:
             policy_version=None,
             source="formulir",
         )
-    crm.consents.accept_policy(tenant_id, first.id, "agent", policy_version=None, source=None)
-    crm.service_data.record_activity(
+    service.consents.accept_policy(tenant_id, first.id, "agent", policy_version=None, source=None)
+    service.service_data.record_activity(
         tenant_id,
         first.id,
         "agent",
@@ -91,20 +91,22 @@ def _privacy_domain(service: Service, tenant_id: UUID) -> UUID:
         occurred_at=None,
         details={"ip": "203.0.113.7", "user_agent": "Mozilla/5.0"},
     )
-    crm.service_data.link_account(
+    service.service_data.link_account(
         tenant_id, first.id, "agent", provider="telegram", handle="@sekar_ayu"
     )
-    share = crm.shares.request(
+    share = service.shares.request(
         tenant_id,
         "agent",
         contact_id=first.id,
         recipient="Mitra Logistik",
         purpose="third_party_sharing",
         fields=["email"],
+    ).value
+    service.shares.approve(tenant_id, share.id, "pic")
+    service.shares.authorize(
+        tenant_id, share.id, "admin", agreement_ref="PKS-2026-01", expires_at=None
     )
-    crm.shares.approve(tenant_id, share.id, "pic")
-    crm.shares.authorize(tenant_id, share.id, "admin", agreement_ref="PKS-2026-01", expires_at=None)
-    crm.shares.execute(tenant_id, share.id, "agent")
+    service.shares.execute(tenant_id, share.id, "agent")
     service.requests.receive(
         tenant_id,
         "officer",

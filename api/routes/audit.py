@@ -13,7 +13,6 @@ from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cur
 from api.preconditions import IMMUTABLE_VERSION, set_etag
 from api.problems import ProblemError, responses
 from api.schemas import AuditEvent, AuditPage, ErasureCertificateOut, ScheduledErasureOut
-from crypto.errors import KeyDestroyed
 from domain.user import Role
 from projections.audit import event_type
 from service.audit import (
@@ -48,14 +47,6 @@ _HIDDEN = {
 }
 
 
-def _subject_erased(service: Service, tenant_id: UUID, subject_id: UUID) -> bool:
-    try:
-        service.keystore.key_for_opening(tenant_id, subject_id)
-    except KeyDestroyed:
-        return True
-    return False
-
-
 def _audit_event(
     service: Service, tenant_id: UUID, position: int, event: Any, erased: dict[UUID, bool]
 ) -> AuditEvent:
@@ -66,7 +57,7 @@ def _audit_event(
         about = getattr(event, "contact_id", None)
         subject = UUID(about) if about else event.originator_id
         if subject not in erased:
-            erased[subject] = _subject_erased(service, tenant_id, subject)
+            erased[subject] = service.keystore.is_erased(tenant_id, subject)
         marker = "erased" if erased[subject] else "sealed"
         personal = {field: marker for field in sealed}
     return AuditEvent(
@@ -154,10 +145,9 @@ def erasure_certificate(
 )
 def cancel_erasure(erasure_id: str, service: ServiceDep, caller: Officer) -> ScheduledErasureOut:
     """Cancel a scheduled erasure before it runs."""
-    cancelled, position = service.erasures.cancel(
-        caller.tenant_id, parse_id(erasure_id), caller.actor
+    cancelled = service.answer(
+        service.erasures.cancel(caller.tenant_id, parse_id(erasure_id), caller.actor)
     )
-    service.read_your_writes(position)
     return ScheduledErasureOut(**vars(cancelled))
 
 

@@ -43,16 +43,17 @@ def decide_consent(
     in force is recorded. ``source`` (where the decision came from) is sealed.
     """
     subject = parse_id(contact_id)
-    _, decision = service.crm.consents.decide(
-        caller.tenant_id,
-        subject,
-        caller.actor,
-        purpose=body.purpose,
-        granted=body.granted,
-        policy_version=body.policy_version,
-        source=body.source,
+    decision = service.answer(
+        service.consents.decide(
+            caller.tenant_id,
+            subject,
+            caller.actor,
+            purpose=body.purpose,
+            granted=body.granted,
+            policy_version=body.policy_version,
+            source=body.source,
+        )
     )
-    service.settle()
     return ConsentOut(
         contact_id=str(subject),
         purpose=decision.purpose,
@@ -75,7 +76,7 @@ def read_consents(
     """The current state of every consent purpose, the full history, and policy acceptances."""
     subject = parse_id(contact_id)
     service.crm.live_contact(caller.tenant_id, subject)
-    record = service.crm.consents.record(caller.tenant_id, subject)
+    record = service.consents.record(caller.tenant_id, subject)
     set_etag(response, record.version if record is not None else 0)
     view = consents_view(service.crm, service.read_models, caller.tenant_id, subject)
     return ConsentsOut.model_validate(view)
@@ -91,14 +92,15 @@ def accept_policy(
     contact_id: str, body: AcceptanceIn, service: ServiceDep, caller: Writer
 ) -> AcceptanceOut:
     """Record that the subject accepted a policy version (by default the one in force)."""
-    _, acceptance = service.crm.consents.accept_policy(
-        caller.tenant_id,
-        parse_id(contact_id),
-        caller.actor,
-        policy_version=body.policy_version,
-        source=body.source,
+    acceptance = service.answer(
+        service.consents.accept_policy(
+            caller.tenant_id,
+            parse_id(contact_id),
+            caller.actor,
+            policy_version=body.policy_version,
+            source=body.source,
+        )
     )
-    service.settle()
     return AcceptanceOut(
         policy_version=acceptance.policy_version,
         source=body.source.strip() if body.source is not None else None,

@@ -52,10 +52,11 @@ def _out(contact: Contact, opened: dict[str, Any]) -> ContactOut:
 def register_contact(
     body: ContactIn, response: Response, service: ServiceDep, caller: Writer, new_id: NewId
 ) -> ContactOut:
-    contact, position = service.crm.register_contact(
-        caller.tenant_id, caller.actor, body.model_dump(exclude_none=True), new_id
+    contact = service.answer(
+        service.contacts.register(
+            caller.tenant_id, caller.actor, body.model_dump(exclude_none=True), new_id
+        )
     )
-    service.read_your_writes(position)
     set_etag(response, contact.version)
     response.headers["Location"] = f"/v1/contacts/{contact.id}"
     return _out(contact, service.crm.open_contact(contact))
@@ -65,7 +66,7 @@ def register_contact(
 def read_contact(
     contact_id: str, response: Response, service: ServiceDep, caller: Reader
 ) -> ContactOut:
-    contact = service.crm.contact(caller.tenant_id, parse_id(contact_id))
+    contact = service.contacts.contact(caller.tenant_id, parse_id(contact_id))
     opened = service.crm.open_contact(contact)
     set_etag(response, contact.version)
     return _out(contact, opened)
@@ -84,14 +85,15 @@ def update_contact(
     caller: Writer,
     expected_version: IfMatch,
 ) -> ContactOut:
-    contact, position = service.crm.update_contact(
-        caller.tenant_id,
-        parse_id(contact_id),
-        caller.actor,
-        body.model_dump(exclude_unset=True),
-        expected_version,
+    contact = service.answer(
+        service.contacts.update(
+            caller.tenant_id,
+            parse_id(contact_id),
+            caller.actor,
+            body.model_dump(exclude_unset=True),
+            expected_version,
+        )
     )
-    service.read_your_writes(position)
     set_etag(response, contact.version)
     return _out(contact, service.crm.open_contact(contact))
 
@@ -164,26 +166,28 @@ def erase_contact(
     """
     subject = parse_id(contact_id)
     if body.grace_period_hours is not None:
-        scheduled, position = service.erasures.schedule(
+        scheduled = service.answer(
+            service.erasures.schedule(
+                caller.tenant_id,
+                subject,
+                caller.actor,
+                body.reason,
+                body.request_id,
+                timedelta(hours=body.grace_period_hours),
+            )
+        )
+        out: BaseModel = ScheduledErasureOut(**vars(scheduled))
+        return _json(out, 202, {"Location": f"/v1/erasures/{scheduled.id}"})
+    certificate = service.answer(
+        service.erasures.erase(
             caller.tenant_id,
             subject,
             caller.actor,
             body.reason,
             body.request_id,
-            timedelta(hours=body.grace_period_hours),
+            expected_version=expected_version,
         )
-        service.read_your_writes(position)
-        out: BaseModel = ScheduledErasureOut(**vars(scheduled))
-        return _json(out, 202, {"Location": f"/v1/erasures/{scheduled.id}"})
-    certificate = service.erasures.erase(
-        caller.tenant_id,
-        subject,
-        caller.actor,
-        body.reason,
-        body.request_id,
-        expected_version=expected_version,
     )
-    service.read_your_writes(certificate.ledger_position)
     out = ErasureCertificateOut.model_validate(certificate.signed(service.signer))
     return _json(out, 200, {"ETag": f'"{IMMUTABLE_VERSION}"'})
 

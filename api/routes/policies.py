@@ -47,20 +47,22 @@ def publish_policy(
     body: PolicyIn, response: Response, service: ServiceDep, caller: Admin
 ) -> PolicyOut:
     """Publish a version of the tenant's privacy policy; a version is published once (409)."""
-    published = service.crm.consents.publish_policy(
-        caller.tenant_id,
-        caller.actor,
-        version=body.version,
-        effective_at=None
-        if body.effective_at is None
-        else parse_time(body.effective_at, "effective_at"),
-        document_url=body.document_url,
-        document_sha256=body.document_sha256,
+    policy = service.answer(
+        service.consents.publish_policy(
+            caller.tenant_id,
+            caller.actor,
+            version=body.version,
+            effective_at=None
+            if body.effective_at is None
+            else parse_time(body.effective_at, "effective_at"),
+            document_url=body.document_url,
+            document_sha256=body.document_sha256,
+        )
     )
-    service.settle()
+    published = policy.last_published
+    assert published is not None  # the command just published it
     response.headers["Location"] = "/v1/policies"
-    policy = service.crm.consents.policy(caller.tenant_id)
-    set_etag(response, policy.version if policy is not None else 1)
+    set_etag(response, policy.version)
     return PolicyOut(
         version=published.version,
         effective_at=published.effective_at,
@@ -77,7 +79,7 @@ def list_policies(
 ) -> PolicyPage:
     """Published versions in the order they were published, and the one in force now."""
     rows = published_versions(service.read_models, caller.tenant_id, after_position(cursor), limit)
-    policy = service.crm.consents.policy(caller.tenant_id)
+    policy = service.consents.policy(caller.tenant_id)
     current = None if policy is None else policy.current(service.crm.clock())
     return PolicyPage(
         items=[PolicyOut.model_validate(row) for row in rows[:limit]],

@@ -54,16 +54,17 @@ def receive_request(
     A parent or guardian (``requested_by: guardian``) acts for a minor and says so with
     ``subject_is_minor: true``.
     """
-    request = service.requests.receive(
-        caller.tenant_id,
-        caller.actor,
-        contact_id=body_id(body.contact_id, "contact_id"),
-        kind=body.kind,
-        requested_by=body.requested_by,
-        subject_is_minor=body.subject_is_minor,
-        request_id=new_id,
+    request = service.answer(
+        service.requests.receive(
+            caller.tenant_id,
+            caller.actor,
+            contact_id=body_id(body.contact_id, "contact_id"),
+            kind=body.kind,
+            requested_by=body.requested_by,
+            subject_is_minor=body.subject_is_minor,
+            request_id=new_id,
+        )
     )
-    service.settle()
     response.headers["Location"] = f"/v1/requests/{request.id}"
     return request_out(service, caller.tenant_id, request.id, response)
 
@@ -109,8 +110,9 @@ def start_request(
     request_id: str, response: Response, service: ServiceDep, caller: Handler, version: IfMatch
 ) -> RequestOut:
     """open -> in_progress."""
-    request = service.requests.start(caller.tenant_id, parse_id(request_id), caller.actor, version)
-    service.settle()
+    request = service.answer(
+        service.requests.start(caller.tenant_id, parse_id(request_id), caller.actor, version)
+    )
     return request_out(service, caller.tenant_id, request.id, response)
 
 
@@ -120,10 +122,9 @@ def complete_request(
 ) -> RequestOut:
     """in_progress -> done. For an erasure request this erases the contact first (its key
     is destroyed) and the answer carries the signed erasure certificate."""
-    request, certificate = service.requests.complete(
-        caller.tenant_id, parse_id(request_id), caller.actor, version
+    request, certificate = service.answer(
+        service.requests.complete(caller.tenant_id, parse_id(request_id), caller.actor, version)
     )
-    service.settle()
     out = request_out(service, caller.tenant_id, request.id, response)
     if certificate is not None:
         signed = ErasureCertificateOut.model_validate(certificate.signed(service.signer))
@@ -141,12 +142,13 @@ def reject_request(
     version: IfMatch,
 ) -> RequestOut:
     """open or in_progress -> rejected, with a reason (kept in clear: no personal data)."""
-    request = service.requests.reject(
-        caller.tenant_id,
-        parse_id(request_id),
-        caller.actor,
-        reason=body.reason,
-        expected_version=version,
+    request = service.answer(
+        service.requests.reject(
+            caller.tenant_id,
+            parse_id(request_id),
+            caller.actor,
+            reason=body.reason,
+            expected_version=version,
+        )
     )
-    service.settle()
     return request_out(service, caller.tenant_id, request.id, response)

@@ -50,18 +50,19 @@ def record_activity(
     """Record a usage event; its IP, user agent, device, location, referrer and detail are
     sealed with the subject's key."""
     subject = parse_id(contact_id)
-    activity = service.crm.service_data.record_activity(
-        caller.tenant_id,
-        subject,
-        caller.actor,
-        kind=body.kind,
-        occurred_at=None
-        if body.occurred_at is None
-        else parse_time(body.occurred_at, "occurred_at"),
-        details=body.model_dump(exclude={"kind", "occurred_at"}, exclude_none=True),
-        activity_id=new_id,
+    activity = service.answer(
+        service.service_data.record_activity(
+            caller.tenant_id,
+            subject,
+            caller.actor,
+            kind=body.kind,
+            occurred_at=None
+            if body.occurred_at is None
+            else parse_time(body.occurred_at, "occurred_at"),
+            details=body.model_dump(exclude={"kind", "occurred_at"}, exclude_none=True),
+            activity_id=new_id,
+        )
     )
-    service.settle()
     row = _projected(activity_row(service.read_models, caller.tenant_id, activity.id))
     [view] = activity_views(service.crm, caller.tenant_id, subject, [row])
     return ActivityOut.model_validate(view)
@@ -108,15 +109,16 @@ def link_account(
 ) -> LinkOut:
     """Link a third-party account; 409 without a current consent for third_party_linking."""
     subject = parse_id(contact_id)
-    link = service.crm.service_data.link_account(
-        caller.tenant_id,
-        subject,
-        caller.actor,
-        provider=body.provider,
-        handle=body.handle,
-        link_id=new_id,
+    link = service.answer(
+        service.service_data.link_account(
+            caller.tenant_id,
+            subject,
+            caller.actor,
+            provider=body.provider,
+            handle=body.handle,
+            link_id=new_id,
+        )
     )
-    service.settle()
     response.headers["Location"] = f"/v1/contacts/{subject}/linked-accounts/{link.id}"
     return _link_out(service, caller.tenant_id, link.id)
 
@@ -155,8 +157,9 @@ def unlink_account(contact_id: str, link_id: str, service: ServiceDep, caller: W
     """Unlink an account (an event; the link stays in the history as unlinked)."""
     subject = parse_id(contact_id)
     service.crm.live_contact(caller.tenant_id, subject)
-    link = service.crm.service_data.unlink_account(
-        caller.tenant_id, subject, parse_id(link_id), caller.actor
+    link = service.answer(
+        service.service_data.unlink_account(
+            caller.tenant_id, subject, parse_id(link_id), caller.actor
+        )
     )
-    service.settle()
     return _link_out(service, caller.tenant_id, link.id)

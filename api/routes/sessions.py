@@ -47,11 +47,11 @@ def create_session(
     """
     tenant_id = _tenant_id(body.tenant_id)
     limit_rate(service, request, "login", tenant_id or "unknown")
-    issued = log_in(service, tenant_id, body.email, body.password) if tenant_id else None
-    if tenant_id is None or issued is None:
+    committed = log_in(service, tenant_id, body.email, body.password) if tenant_id else None
+    if tenant_id is None or committed is None:
         raise _BAD_LOGIN
-    service.runner.catch_up()
-    user = service.crm.user(tenant_id, issued.aggregate_id)
+    issued = service.answer(committed)
+    user = service.tenants.user(tenant_id, issued.user_id)
     set_etag(response, issued.version)
     return SessionOut(user_id=str(user.id), role=user.role.value, token=issued.token)
 
@@ -69,6 +69,5 @@ def revoke_tokens(
 ) -> Response:
     """Revoke every token of a user of the caller's tenant, at once and in every process."""
     limit_rate(service, request, "revoke", caller.tenant_id)
-    service.crm.revoke_tokens(caller.tenant_id, parse_id(user_id), caller.actor)
-    service.runner.catch_up()
+    service.answer(service.tenants.revoke_tokens(caller.tenant_id, parse_id(user_id), caller.actor))
     return Response(status_code=204)

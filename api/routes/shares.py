@@ -46,16 +46,17 @@ def request_share(
     body: ShareIn, response: Response, service: ServiceDep, caller: Requester, new_id: NewId
 ) -> ShareOut:
     """Ask to share named fields of a contact with a recipient, for a catalogue purpose."""
-    share = service.crm.shares.request(
-        caller.tenant_id,
-        caller.actor,
-        contact_id=body_id(body.contact_id, "contact_id"),
-        recipient=body.recipient,
-        purpose=body.purpose,
-        fields=body.fields,
-        share_id=new_id,
+    share = service.answer(
+        service.shares.request(
+            caller.tenant_id,
+            caller.actor,
+            contact_id=body_id(body.contact_id, "contact_id"),
+            recipient=body.recipient,
+            purpose=body.purpose,
+            fields=body.fields,
+            share_id=new_id,
+        )
     )
-    service.settle()
     response.headers["Location"] = f"/v1/shares/{share.id}"
     return share_out(service, caller.tenant_id, share.id, response)
 
@@ -65,8 +66,9 @@ def approve_share(
     share_id: str, response: Response, service: ServiceDep, caller: Pic, version: IfMatch
 ) -> ShareOut:
     """Step A: the tenant's PIC approves the request."""
-    share = service.crm.shares.approve(caller.tenant_id, parse_id(share_id), caller.actor, version)
-    service.settle()
+    share = service.answer(
+        service.shares.approve(caller.tenant_id, parse_id(share_id), caller.actor, version)
+    )
     return share_out(service, caller.tenant_id, share.id, response)
 
 
@@ -81,15 +83,16 @@ def authorize_share(
 ) -> ShareOut:
     """Step B, after A: the authorisation under the agreement with the recipient."""
     expires_at = None if body.expires_at is None else parse_time(body.expires_at, "expires_at")
-    share = service.crm.shares.authorize(
-        caller.tenant_id,
-        parse_id(share_id),
-        caller.actor,
-        agreement_ref=body.agreement_ref,
-        expires_at=expires_at,
-        expected_version=version,
+    share = service.answer(
+        service.shares.authorize(
+            caller.tenant_id,
+            parse_id(share_id),
+            caller.actor,
+            agreement_ref=body.agreement_ref,
+            expires_at=expires_at,
+            expected_version=version,
+        )
     )
-    service.settle()
     return share_out(service, caller.tenant_id, share.id, response)
 
 
@@ -99,10 +102,9 @@ def execute_share(
 ) -> ShareOut:
     """Hand the fields over: needs approval, a current authorisation and the subject's
     consent for third_party_sharing. The answer carries the values shared."""
-    share, shared = service.crm.shares.execute(
-        caller.tenant_id, parse_id(share_id), caller.actor, version
+    share, shared = service.answer(
+        service.shares.execute(caller.tenant_id, parse_id(share_id), caller.actor, version)
     )
-    service.settle()
     out = share_out(service, caller.tenant_id, share.id, response)
     return out.model_copy(update={"shared": shared})
 
@@ -117,14 +119,15 @@ def revoke_share(
     body: Annotated[RevokeIn | None, Body()] = None,
 ) -> ShareOut:
     """Revoke the share at any step; its authorisation no longer allows anything."""
-    share = service.crm.shares.revoke(
-        caller.tenant_id,
-        parse_id(share_id),
-        caller.actor,
-        reason=None if body is None else body.reason,
-        expected_version=version,
+    share = service.answer(
+        service.shares.revoke(
+            caller.tenant_id,
+            parse_id(share_id),
+            caller.actor,
+            reason=None if body is None else body.reason,
+            expected_version=version,
+        )
     )
-    service.settle()
     return share_out(service, caller.tenant_id, share.id, response)
 
 

@@ -26,8 +26,7 @@ def create_tenant(
     body: TenantIn, response: Response, service: ServiceDep, new_id: NewId
 ) -> TenantOut:
     """Create a tenant and its first admin; the admin token is shown once."""
-    tenant, admin = service.crm.create_tenant(body.name, new_id)
-    service.read_your_writes(admin.position)
+    tenant, admin = service.answer(service.tenants.create(body.name, new_id))
     set_etag(response, tenant.version)
     return TenantOut(id=str(tenant.id), name=tenant.name, admin_token=admin.token)
 
@@ -43,14 +42,15 @@ def create_user(
     new_id: NewId,
 ) -> UserOut:
     """Add a user to the caller's tenant; the token is shown once."""
-    issued = service.crm.register_user(
-        caller.tenant_id,
-        caller.actor,
-        body.role,
-        {"full_name": body.full_name, "email": body.email, "age": body.age},
-        body.password,
-        new_id,
+    issued = service.answer(
+        service.tenants.register_user(
+            caller.tenant_id,
+            caller.actor,
+            body.role,
+            {"full_name": body.full_name, "email": body.email, "age": body.age},
+            body.password,
+            new_id,
+        )
     )
-    service.read_your_writes(issued.position)
     set_etag(response, issued.version)
-    return UserOut(id=str(issued.aggregate_id), role=body.role, token=issued.token)
+    return UserOut(id=str(issued.user_id), role=body.role, token=issued.token)

@@ -93,8 +93,8 @@ def test_after_the_last_write_a_checkpoint_covers_it_within_the_delay(
 
 def write_once(service: Service) -> int:
     """One write, with no checkpointer running in this process: the tail is left bare."""
-    tenant, _ = service.crm.create_tenant("Sepi")
-    service.crm.register_contact(tenant.id, "agent", {"full_name": "Satu Saja"})
+    tenant, _ = service.tenants.create("Sepi").value
+    service.contacts.register(tenant.id, "agent", {"full_name": "Satu Saja"})
     return service.crm.recorder.max_notification_id() or 0
 
 

@@ -27,7 +27,7 @@ def test_metrics_report_projection_lag_in_events_and_seconds(
     api_on: Callable[..., Api],
 ) -> None:
     api = api_on("sqlite", WORKER_MODE)
-    api.service.crm.create_tenant("Written elsewhere")  # two events nobody projected yet
+    api.service.tenants.create("Written elsewhere")  # two events nobody projected yet
 
     assert metric(api, "crm_projection_lag_events", "contacts") == 2
     assert metric(api, "crm_projection_lag_seconds", "contacts") > 0
@@ -42,7 +42,7 @@ def test_readyz_is_not_ready_while_projections_lag_beyond_the_limit(
 ) -> None:
     api = api_on("sqlite", {**WORKER_MODE, "CRM_PROJECTION_MAX_LAG_EVENTS": "1"})
     assert api.client.get("/readyz").status_code == 200
-    api.service.crm.create_tenant("Written elsewhere")
+    api.service.tenants.create("Written elsewhere")
 
     lagging = api.client.get("/readyz")
 

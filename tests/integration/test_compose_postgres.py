@@ -97,8 +97,8 @@ def test_the_service_starts_on_the_compose_roles_with_passwords_only_in_pgpass(
     monkeypatch.setenv("PGPASSFILE", env["PGPASSFILE"])  # libpq reads it from the process
     env["CRM_DATA_DIR"] = str(tmp_path / "unused")
     with bootstrap(Settings.from_env(env)) as service:
-        tenant, _ = service.crm.create_tenant("Toko Compose")
-        contact, _ = service.crm.register_contact(tenant.id, "agent", {"full_name": "Budi"})
+        tenant, _ = service.tenants.create("Toko Compose").value
+        contact, _ = service.contacts.register(tenant.id, "agent", {"full_name": "Budi"})
         service.runner.catch_up()
         opened = service.crm.open_contact(service.crm.contact(tenant.id, contact.id))
     assert opened["full_name"] == "Budi"

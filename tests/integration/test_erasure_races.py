@@ -19,15 +19,16 @@ from crypto.certificates import ErasureCertificate
 from crypto.errors import KeyDestroyed
 from crypto.keystore import Destruction
 from domain.contact import Contact
+from domain.errors import SubjectErased
 from domain.keys import subject_key_id
 from service.bootstrap import Service
-from service.errors import CommitFailed, Gone
+from service.errors import CommitFailed
 from tests.faults import TimingOutSigner
 
 
 def new_contact(service: Service) -> tuple[UUID, UUID]:
-    tenant, _ = service.crm.create_tenant("Races")
-    contact, _ = service.crm.register_contact(
+    tenant, _ = service.tenants.create("Races").value
+    contact, _ = service.contacts.register(
         tenant.id, "agent", {"full_name": "Wayan Sudarsana", "email": "wayan@contoh.id"}
     )
     return tenant.id, contact.id
@@ -67,7 +68,7 @@ def test_an_erasure_that_loses_the_next_version_to_a_writer_is_recorded_on_the_n
 
     service.keystore.destroy = destroy_then_let_the_writer_in  # type: ignore[method-assign]
 
-    certificate = service.erasures.erase(tenant_id, contact_id, "po", "subject asked", None)
+    certificate = service.erasures.erase(tenant_id, contact_id, "po", "subject asked", None).value
 
     assert_recorded(service, contact_id, certificate)
     assert service.crm.contact_head(tenant_id, contact_id).version == 3
@@ -84,11 +85,11 @@ def test_a_retry_after_the_store_failed_records_the_erasure_and_the_key_destruct
             service.erasures.erase(tenant_id, contact_id, "po", "subject asked", None)
     finally:
         ledger.signer = real
-    with pytest.raises(Gone):  # the key is gone already: nothing reads the subject any more
+    with pytest.raises(KeyDestroyed):  # the key is gone already: nothing reads the subject
         service.crm.open_contact(service.crm.contact(tenant_id, contact_id))
     (pending,) = service.keystore.unrecorded_erasures()
 
-    certificate = service.erasures.erase(tenant_id, contact_id, "po", "subject asked", None)
+    certificate = service.erasures.erase(tenant_id, contact_id, "po", "subject asked", None).value
 
     assert certificate.erasure_id == pending["erasure_id"]  # the same erasure, now recorded
     assert_recorded(service, contact_id, certificate)
@@ -118,8 +119,10 @@ def test_two_erasures_racing_on_one_contact_record_one_erasure(service: Service)
     def erase() -> None:
         start.wait()
         try:
-            outcomes.append(service.erasures.erase(tenant_id, contact_id, "po", "asked", None))
-        except Gone as gone:
+            outcomes.append(
+                service.erasures.erase(tenant_id, contact_id, "po", "asked", None).value
+            )
+        except SubjectErased as gone:
             outcomes.append(gone)
 
     threads = [threading.Thread(target=erase) for _ in range(2)]
@@ -129,7 +132,7 @@ def test_two_erasures_racing_on_one_contact_record_one_erasure(service: Service)
         thread.join()
 
     certificates = [o for o in outcomes if isinstance(o, ErasureCertificate)]
-    assert certificates and all(isinstance(o, ErasureCertificate | Gone) for o in outcomes)
+    assert certificates and all(isinstance(o, ErasureCertificate | SubjectErased) for o in outcomes)
     assert len({c.erasure_id for c in certificates}) == 1
     assert_recorded(service, contact_id, certificates[0])
     assert stored_types(service, contact_id).count(Contact.Erased.__qualname__) == 1
@@ -142,10 +145,10 @@ def test_a_write_that_needs_no_key_is_refused_once_the_key_is_destroyed(
     answers: a write that seals nothing (a cleared field, a bare activity) is refused too."""
     tenant_id, contact_id = new_contact(service)
     service.keystore.destroy(tenant_id, contact_id, str(uuid.uuid4()))
-    with pytest.raises(Gone):
-        service.crm.update_contact(tenant_id, contact_id, "agent", {"email": None}, None)
-    with pytest.raises(Gone):
-        service.crm.service_data.record_activity(
+    with pytest.raises(SubjectErased):
+        service.contacts.update(tenant_id, contact_id, "agent", {"email": None}, None)
+    with pytest.raises(SubjectErased):
+        service.service_data.record_activity(
             tenant_id, contact_id, "agent", kind="page_view", occurred_at=None, details={}
         )
 

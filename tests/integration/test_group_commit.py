@@ -24,8 +24,8 @@ def wait_until(condition: Any, deadline_s: float = 10) -> None:
 
 def test_a_conflicting_command_fails_alone_and_its_neighbours_commit(service: Service) -> None:
     crm = service.crm
-    tenant, _ = crm.create_tenant("Group")
-    contact, _ = crm.register_contact(tenant.id, "a", {"full_name": "Rina"})
+    tenant, _ = service.tenants.create("Group").value
+    contact, _ = service.contacts.register(tenant.id, "a", {"full_name": "Rina"})
     winner = crm.contact(tenant.id, contact.id)
     loser = crm.contact(tenant.id, contact.id)
     winner.update(actor="a", changes={"company": "W"}, sealer=crm.sealer)
@@ -83,13 +83,13 @@ def _register(crm: Any, tenant_id: Any, name: str) -> list[Any]:
 
 @pytest.mark.parametrize("threads", [8])
 def test_concurrent_commands_all_commit_through_the_group(service: Service, threads: int) -> None:
-    tenant, _ = service.crm.create_tenant("Load")
+    tenant, _ = service.tenants.create("Load").value
     errors: list[BaseException] = []
 
     def work(n: int) -> None:
         try:
             for i in range(15):
-                service.crm.register_contact(tenant.id, "a", {"full_name": f"T{n} {i}"})
+                service.contacts.register(tenant.id, "a", {"full_name": f"T{n} {i}"})
         except BaseException as exc:
             errors.append(exc)
 

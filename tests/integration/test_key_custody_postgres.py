@@ -17,8 +17,8 @@ def existing(make_settings: Callable[..., Settings]) -> Settings:
     """A deployment holding a contact, stopped."""
     settings = make_settings("postgres")
     service = bootstrap(settings)
-    tenant, _ = service.crm.create_tenant("Toko")
-    service.crm.register_contact(tenant.id, "agent", {"full_name": "Komang Wirawan"})
+    tenant, _ = service.tenants.create("Toko").value
+    service.contacts.register(tenant.id, "agent", {"full_name": "Komang Wirawan"})
     service.close()
     return settings
 

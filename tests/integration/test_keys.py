@@ -15,9 +15,8 @@ from crypto.errors import CryptoError
 from crypto.kek import LocalKeyEncryptionKey
 from crypto.keystore import SqlKeystore
 from crypto.rotation import KekInUse, KekRotator, pending_erasures, record_kek_destroyed
-from domain.errors import ErasurePending
+from domain.errors import ErasurePending, SubjectErased
 from service.bootstrap import Service, bootstrap
-from service.errors import Gone
 from service.settings import Settings
 from storage.sql import SqlDatabase, open_database
 from tests.clock import ManualClock
@@ -28,8 +27,8 @@ NAMES = ["Yohanes Pattimura", "Kartini Rahayu", "Cut Nyak Meutia"]
 
 
 def people(service: Service) -> tuple[uuid.UUID, list[uuid.UUID]]:
-    tenant, _ = service.crm.create_tenant("Keys")
-    ids = [service.crm.register_contact(tenant.id, "a", {"full_name": n})[0].id for n in NAMES]
+    tenant, _ = service.tenants.create("Keys").value
+    ids = [service.contacts.register(tenant.id, "a", {"full_name": n})[0].id for n in NAMES]
     return tenant.id, ids
 
 
@@ -121,7 +120,7 @@ def test_a_destroyed_key_is_never_rewrapped_back(service: Service) -> None:
     fresh = rotated(service.settings, old, new)
     try:
         assert KekRotator(fresh.keystore).run().rewrapped == 2
-        with pytest.raises(Gone):
+        with pytest.raises(SubjectErased):
             fresh.crm.open_contact(fresh.crm.contact(tenant_id, ids[1]))
     finally:
         fresh.close()
@@ -183,7 +182,7 @@ def test_scheduled_erasure_runs_when_due_and_cancelled_one_never_does(
     assert erasures.run_due() == []
     assert erasures.find(tenant_id, uuid.UUID(doomed.id))["status"] == "executed"
     assert erasures.find(tenant_id, uuid.UUID(kept.id))["status"] == "cancelled"
-    with pytest.raises(Gone):
+    with pytest.raises(SubjectErased):
         service.crm.open_contact(service.crm.contact(tenant_id, ids[1]))
     assert service.crm.open_contact(service.crm.contact(tenant_id, ids[0]))["full_name"]
 

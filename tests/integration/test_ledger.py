@@ -39,10 +39,10 @@ def ledgered(make_settings: Callable[..., Settings], backend: str) -> Iterator[S
 
 
 def fill(service: Service, contacts: int = 6) -> tuple[uuid.UUID, list[uuid.UUID]]:
-    tenant, _ = service.crm.create_tenant("Ledger")
+    tenant, _ = service.tenants.create("Ledger").value
     ids = []
     for i in range(contacts):
-        contact, _ = service.crm.register_contact(tenant.id, "agent", {"full_name": f"Orang {i}"})
+        contact, _ = service.contacts.register(tenant.id, "agent", {"full_name": f"Orang {i}"})
         ids.append(contact.id)
     return tenant.id, ids
 
@@ -82,13 +82,13 @@ def test_a_refused_write_leaves_no_entry(ledgered: Service) -> None:
 
 
 def test_concurrent_writers_share_one_unbroken_chain(ledgered: Service) -> None:
-    tenant, _ = ledgered.crm.create_tenant("Busy")
+    tenant, _ = ledgered.tenants.create("Busy").value
     errors: list[BaseException] = []
 
     def write(n: int) -> None:
         try:
             for i in range(10):
-                ledgered.crm.register_contact(tenant.id, "agent", {"full_name": f"W{n} {i}"})
+                ledgered.contacts.register(tenant.id, "agent", {"full_name": f"W{n} {i}"})
         except BaseException as exc:
             errors.append(exc)
 
@@ -167,7 +167,7 @@ def test_the_first_entry_is_checkpointed_as_it_is_written(
 ) -> None:
     with bootstrap(make_settings(backend)) as service:  # in-write checkpoints every 1000
         assert latest_checkpoint(service.crm.ledger_recorder) is None
-        service.crm.create_tenant("First")
+        service.tenants.create("First")
         assert checkpoint_sizes(service) == [1]
         assert verify(service)["ok"] is True
 
@@ -182,14 +182,14 @@ def test_checkpointing_the_head_stores_it_once(ledgered: Service) -> None:
 
 
 def test_concurrent_checkpointers_and_writers_keep_the_ledger_whole(ledgered: Service) -> None:
-    tenant, _ = ledgered.crm.create_tenant("Busy")
+    tenant, _ = ledgered.tenants.create("Busy").value
     writing = threading.Event()
     errors: list[BaseException] = []
 
     def write(n: int) -> None:
         try:
             for i in range(8):
-                ledgered.crm.register_contact(tenant.id, "agent", {"full_name": f"W{n} {i}"})
+                ledgered.contacts.register(tenant.id, "agent", {"full_name": f"W{n} {i}"})
         except BaseException as exc:
             errors.append(exc)
 

@@ -26,9 +26,9 @@ EVENTS = "crm_events"
 @pytest.fixture
 def store(make_settings: Callable[..., Settings]) -> Iterator[Service]:
     svc = bootstrap(make_settings("postgres", CRM_CHECKPOINT_EVERY_EVENTS="5"))
-    tenant, _ = svc.crm.create_tenant("Target")
+    tenant, _ = svc.tenants.create("Target").value
     for i in range(12):
-        svc.crm.register_contact(tenant.id, "agent", {"full_name": f"Saksi {i}"})
+        svc.contacts.register(tenant.id, "agent", {"full_name": f"Saksi {i}"})
     try:
         yield svc
     finally:

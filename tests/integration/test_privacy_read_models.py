@@ -11,13 +11,12 @@ from typing import Any
 
 import pytest
 
-from domain.errors import ConsentRequired
+from domain.errors import ConsentRequired, SubjectErased
 from domain.values import utc_text
 from projections.consents import consent_events, consenting_contacts, current_consents
 from projections.requests import find_requests
 from projections.shares import find_shares
 from service.bootstrap import Service
-from service.errors import Gone
 from tests.clock import ManualClock
 from tests.integration.racing import race_two_runners
 
@@ -49,14 +48,14 @@ HANDLE = "cahyaningrum_rahasia"
 
 
 def setup(service: Service) -> tuple[uuid.UUID, uuid.UUID]:
-    tenant, _ = service.crm.create_tenant("Tenant")
-    contact, _ = service.crm.register_contact(tenant.id, "agent", PERSONAL)
+    tenant, _ = service.tenants.create("Tenant").value
+    contact, _ = service.contacts.register(tenant.id, "agent", PERSONAL)
     return tenant.id, contact.id
 
 
 def grant(service: Service, tenant_id: uuid.UUID, contact_id: uuid.UUID, *purposes: str) -> None:
     for purpose in purposes:
-        service.crm.consents.decide(
+        service.consents.decide(
             tenant_id,
             contact_id,
             "agent",
@@ -76,7 +75,7 @@ def every_row(service: Service) -> str:
 
 def test_consent_views_hold_history_and_the_latest_decision(service: Service) -> None:
     tenant_id, contact_id = setup(service)
-    service.crm.consents.publish_policy(
+    service.consents.publish_policy(
         tenant_id,
         "admin",
         version="v1",
@@ -85,7 +84,7 @@ def test_consent_views_hold_history_and_the_latest_decision(service: Service) ->
         document_sha256=None,
     )
     grant(service, tenant_id, contact_id, "marketing", "training_data")
-    service.crm.consents.decide(
+    service.consents.decide(
         tenant_id,
         contact_id,
         "agent",
@@ -113,14 +112,14 @@ def test_consent_views_hold_history_and_the_latest_decision(service: Service) ->
 
 def test_marketing_audience_is_contacts_with_current_marketing_consent(service: Service) -> None:
     tenant_id, granted = setup(service)
-    withdrawn, _ = service.crm.register_contact(tenant_id, "agent", {"full_name": "B"})
-    never, _ = service.crm.register_contact(tenant_id, "agent", {"full_name": "C"})
-    erased, _ = service.crm.register_contact(tenant_id, "agent", {"full_name": "D"})
+    withdrawn, _ = service.contacts.register(tenant_id, "agent", {"full_name": "B"})
+    never, _ = service.contacts.register(tenant_id, "agent", {"full_name": "C"})
+    erased, _ = service.contacts.register(tenant_id, "agent", {"full_name": "D"})
     other_tenant, elsewhere = setup(service)
     for contact_id in (granted, withdrawn.id, erased.id):
         grant(service, tenant_id, contact_id, "marketing")
     grant(service, other_tenant, elsewhere, "marketing")
-    service.crm.consents.decide(
+    service.consents.decide(
         tenant_id,
         withdrawn.id,
         "agent",
@@ -137,18 +136,16 @@ def test_marketing_audience_is_contacts_with_current_marketing_consent(service: 
 
 
 def authorised_share(service: Service, tenant_id: uuid.UUID, contact_id: uuid.UUID) -> uuid.UUID:
-    share = service.crm.shares.request(
+    share = service.shares.request(
         tenant_id,
         "agent",
         contact_id=contact_id,
         recipient="PT Logistik",
         purpose="support",
         fields=["email", "phone"],
-    )
-    service.crm.shares.approve(tenant_id, share.id, "pic")
-    service.crm.shares.authorize(
-        tenant_id, share.id, "admin", agreement_ref="PKS-9", expires_at=None
-    )
+    ).value
+    service.shares.approve(tenant_id, share.id, "pic")
+    service.shares.authorize(tenant_id, share.id, "admin", agreement_ref="PKS-9", expires_at=None)
     return share.id
 
 
@@ -156,9 +153,9 @@ def test_shares_register_holds_every_step_once(service: Service) -> None:
     tenant_id, contact_id = setup(service)
     grant(service, tenant_id, contact_id, "third_party_sharing")
     share_id = authorised_share(service, tenant_id, contact_id)
-    _, shared = service.crm.shares.execute(tenant_id, share_id, "agent")
+    _, shared = service.shares.execute(tenant_id, share_id, "agent").value
     assert shared == {"email": PERSONAL["email"], "phone": PERSONAL["phone"]}
-    service.crm.shares.revoke(tenant_id, share_id, "pic", reason="contract ended")
+    service.shares.revoke(tenant_id, share_id, "pic", reason="contract ended")
     service.runner.catch_up()
     service.runner.catch_up()
     [share] = find_shares(service.read_models, tenant_id, contact_id=contact_id)
@@ -174,7 +171,7 @@ def test_refused_share_step_stores_nothing(service: Service) -> None:
     share_id = authorised_share(service, tenant_id, contact_id)
     head = service.runner.head()
     with pytest.raises(ConsentRequired):
-        service.crm.shares.execute(tenant_id, share_id, "agent")
+        service.shares.execute(tenant_id, share_id, "agent")
     assert service.runner.head() == head
 
 
@@ -189,7 +186,7 @@ def test_request_queue_shows_what_is_overdue_by_the_clock(
         kind="access",
         requested_by="subject",
         subject_is_minor=False,
-    )
+    ).value
     clock.advance(hours=24)
     late = service.requests.receive(
         tenant_id,
@@ -198,7 +195,7 @@ def test_request_queue_shows_what_is_overdue_by_the_clock(
         kind="rectification",
         requested_by="subject",
         subject_is_minor=False,
-    )
+    ).value
     done = service.requests.receive(
         tenant_id,
         "po",
@@ -206,7 +203,7 @@ def test_request_queue_shows_what_is_overdue_by_the_clock(
         kind="access",
         requested_by="operator",
         subject_is_minor=False,
-    )
+    ).value
     service.requests.start(tenant_id, done.id, "po")
     service.requests.complete(tenant_id, done.id, "po")
     clock.advance(hours=50)  # early: 74 h old, late and done: 50 h old
@@ -229,12 +226,12 @@ def test_completed_erasure_request_erases_the_contact(service: Service) -> None:
         kind="erasure",
         requested_by="guardian",
         subject_is_minor=True,
-    )
+    ).value
     service.requests.start(tenant_id, request.id, "po")
-    done, certificate = service.requests.complete(tenant_id, request.id, "po")
+    done, certificate = service.requests.complete(tenant_id, request.id, "po").value
     assert certificate is not None and certificate.request_id == str(request.id)
     assert done.erasure_id == certificate.erasure_id
-    with pytest.raises(Gone):
+    with pytest.raises(SubjectErased):
         service.crm.open_contact(service.crm.contact(tenant_id, contact_id))
     service.runner.catch_up()
     [row] = find_requests(service.read_models, tenant_id, request_id=request.id)
@@ -244,14 +241,14 @@ def test_completed_erasure_request_erases_the_contact(service: Service) -> None:
 def test_erasure_blanks_every_sealed_token_in_the_new_read_models(service: Service) -> None:
     tenant_id, contact_id = setup(service)
     grant(service, tenant_id, contact_id, "third_party_linking", "third_party_sharing")
-    service.crm.service_data.record_activity(
+    service.service_data.record_activity(
         tenant_id, contact_id, "agent", kind="page_view", occurred_at=None, details=USAGE
     )
-    service.crm.service_data.link_account(
+    service.service_data.link_account(
         tenant_id, contact_id, "agent", provider="instagram", handle=HANDLE
     )
     share_id = authorised_share(service, tenant_id, contact_id)
-    service.crm.shares.execute(tenant_id, share_id, "agent")
+    service.shares.execute(tenant_id, share_id, "agent")
     service.runner.catch_up()
     before = every_row(service)
     assert "s1." in before
@@ -262,17 +259,17 @@ def test_erasure_blanks_every_sealed_token_in_the_new_read_models(service: Servi
     assert "s1." not in every_row(service)
     [share] = find_shares(service.read_models, tenant_id, share_id=share_id)
     assert share["contact_erased"] == 1
-    with pytest.raises(Gone):
+    with pytest.raises(SubjectErased):
         grant(service, tenant_id, contact_id, "marketing")
 
 
 def test_two_runners_racing_apply_new_projections_once(service: Service) -> None:
     tenant_id, contact_id = setup(service)
     for i in range(10):
-        service.crm.service_data.record_activity(
+        service.service_data.record_activity(
             tenant_id, contact_id, "agent", kind="login", occurred_at=None, details={}
         )
-        service.crm.consents.decide(
+        service.consents.decide(
             tenant_id,
             contact_id,
             "agent",

@@ -115,11 +115,11 @@ def test_consumers_decode_the_topic_and_erased_subjects_come_back_as_markers(
     relay_service: Service,
 ) -> None:
     service = relay_service
-    tenant, _ = service.crm.create_tenant("Toko")
-    kept, _ = service.crm.register_contact(tenant.id, "agent", {"full_name": "Putri Ayu"})
-    erased, _ = service.crm.register_contact(tenant.id, "agent", {"full_name": "Bayu Aji"})
+    tenant, _ = service.tenants.create("Toko").value
+    kept, _ = service.contacts.register(tenant.id, "agent", {"full_name": "Putri Ayu"})
+    erased, _ = service.contacts.register(tenant.id, "agent", {"full_name": "Bayu Aji"})
     for contact in (kept, erased):  # values sealed in another aggregate: a consent record
-        service.crm.consents.decide(
+        service.consents.decide(
             tenant.id,
             contact.id,
             "agent",

@@ -13,8 +13,9 @@ import psycopg
 import pytest
 
 from crypto.errors import KeyDestroyed
+from domain.errors import SubjectErased
 from service.bootstrap import Service
-from service.errors import ConcurrentWrite, Gone
+from service.errors import ConcurrentWrite
 from service.settings import Settings
 from tests.integration.racing import race_two_runners
 
@@ -34,8 +35,8 @@ def stored_bytes(service: Service) -> list[bytes]:
 
 
 def new_contact(service: Service) -> tuple[uuid.UUID, uuid.UUID]:
-    tenant, _ = service.crm.create_tenant("Tenant")
-    contact, _ = service.crm.register_contact(tenant.id, "agent", PERSONAL)
+    tenant, _ = service.tenants.create("Tenant").value
+    contact, _ = service.contacts.register(tenant.id, "agent", PERSONAL)
     return tenant.id, contact.id
 
 
@@ -73,12 +74,12 @@ def test_lost_race_is_a_conflict_and_stores_nothing(service: Service) -> None:
 def test_erasure_destroys_the_key_and_leaves_events_untouched(service: Service) -> None:
     tenant_id, contact_id = new_contact(service)
     before = stored_bytes(service)
-    certificate = service.erasures.erase(tenant_id, contact_id, "po", "subject asked", None)
+    certificate = service.erasures.erase(tenant_id, contact_id, "po", "subject asked", None).value
     after = stored_bytes(service)
     assert after[: len(before)] == before
     assert len(after) == len(before) + 2  # Contact.Erased and SubjectKey.Destroyed
     assert certificate.ledger_position == len(before) + 1
-    with pytest.raises(Gone):
+    with pytest.raises(SubjectErased):
         service.crm.open_contact(service.crm.contact(tenant_id, contact_id))
     with pytest.raises(KeyDestroyed):
         service.keystore.key_for_sealing(tenant_id, contact_id)
@@ -124,9 +125,9 @@ def test_projection_applies_each_event_once(service: Service) -> None:
 def test_two_runners_racing_apply_each_event_once(
     service: Service, make_settings: object, backend: str
 ) -> None:
-    tenant, _ = service.crm.create_tenant("Racing")
+    tenant, _ = service.tenants.create("Racing").value
     for i in range(30):
-        service.crm.register_contact(tenant.id, "agent", {"full_name": f"Person {i}"})
+        service.contacts.register(tenant.id, "agent", {"full_name": f"Person {i}"})
     assert race_two_runners(service) == []
     count = service.read_models.query("SELECT COUNT(*) AS n FROM contacts_view")[0]["n"]
     assert count == 30

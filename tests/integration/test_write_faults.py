@@ -161,22 +161,22 @@ def test_a_fault_at_any_step_of_a_write_commits_nothing_and_the_next_write_succe
     make_service: Callable[..., Service], engine: str, fault: Fault, group_commit: str
 ) -> None:
     service = make_service(engine, CRM_GROUP_COMMIT=group_commit)
-    tenant, _ = service.crm.create_tenant("Faults")
-    contact, _ = service.crm.register_contact(tenant.id, "agent", {"full_name": "Sri Rahayu"})
+    tenant, _ = service.tenants.create("Faults").value
+    contact, _ = service.contacts.register(tenant.id, "agent", {"full_name": "Sri Rahayu"})
     before = snapshot(service)
 
     remove = fault.inject(service)
     try:
         with pytest.raises(CommitFailed):
-            service.crm.update_contact(tenant.id, contact.id, "agent", {"company": "PT A"}, None)
+            service.contacts.update(tenant.id, contact.id, "agent", {"company": "PT A"}, None)
         with pytest.raises(CommitFailed):
-            service.crm.register_contact(tenant.id, "agent", {"full_name": "Dewi Lestari"})
+            service.contacts.register(tenant.id, "agent", {"full_name": "Dewi Lestari"})
     finally:
         remove()
 
     assert snapshot(service) == before
     assert verdict(service)["ok"] is True
-    updated, _ = service.crm.update_contact(tenant.id, contact.id, "agent", {"company": "PT B"}, 1)
+    updated, _ = service.contacts.update(tenant.id, contact.id, "agent", {"company": "PT B"}, 1)
     assert updated.version == 2
     after = snapshot(service)
     assert after["events"] > before["events"]
@@ -196,7 +196,7 @@ def test_postgres_refuses_the_library_db_functions_that_skip_the_ledger(
         service.crm.recorder.datastore.enable_db_functions = True  # type: ignore[attr-defined]
         tenant_events = service.crm.recorder.max_notification_id() or 0
         with pytest.raises(CommitFailed):
-            service.crm.create_tenant("Skips the ledger")
+            service.tenants.create("Skips the ledger")
         assert (service.crm.recorder.max_notification_id() or 0) == tenant_events
     finally:
         service.close()
@@ -214,12 +214,12 @@ def test_a_key_left_by_a_failed_command_is_listed_as_an_orphan_by_keys_status(
     settings = make_settings(engine)
     service = bootstrap(settings)
     try:
-        tenant, _ = service.crm.create_tenant("Orphans")
-        kept, _ = service.crm.register_contact(tenant.id, "agent", {"full_name": "Tetap Ada"})
+        tenant, _ = service.tenants.create("Orphans").value
+        kept, _ = service.contacts.register(tenant.id, "agent", {"full_name": "Tetap Ada"})
         remove = fail_signature(service)
         try:
             with pytest.raises(CommitFailed):
-                service.crm.register_contact(tenant.id, "agent", {"full_name": "Gagal Simpan"})
+                service.contacts.register(tenant.id, "agent", {"full_name": "Gagal Simpan"})
         finally:
             remove()
     finally:
