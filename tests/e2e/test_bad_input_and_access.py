@@ -187,3 +187,12 @@ def test_openapi_describes_the_slice(api: Api) -> None:
     ]:
         assert method in paths[path], (path, method)
     assert "422" in paths["/v1/contacts"]["post"]["responses"]
+
+
+def test_method_not_allowed_lists_the_methods_the_path_supports(api: Api) -> None:
+    tenant = api.new_tenant()
+    contact = api.new_contact(tenant)
+    response = api.client.delete(f"/v1/contacts/{contact['id']}", headers=tenant.auth("admin"))
+    assert response.status_code == 405
+    assert response.headers["content-type"] == PROBLEM
+    assert response.headers["allow"] == "GET, PATCH"
