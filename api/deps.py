@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import Depends, Header, Request
@@ -89,16 +89,8 @@ def identify(service: Service, token: str) -> Principal | str | None:
     return principal
 
 
-def authenticate(
-    request: Request,
-    service: ServiceDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> Principal | None:
-    """The tenant user behind the token, ``None`` for the platform operator, else 401.
-
-    ``credentials`` is declared so the OpenAPI document shows the bearer scheme on every
-    protected route; the token is read with :func:`bearer_token`, as the middleware does.
-    """
+def _caller(request: Request, service: Service) -> Principal | str:
+    """Who the request's bearer token belongs to; no token or an invalid one is a 401."""
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
         raise ProblemError(
@@ -109,6 +101,20 @@ def authenticate(
         raise ProblemError(
             401, "unauthenticated", "Unauthenticated", "the token is not valid", _UNAUTHORISED
         )
+    return caller
+
+
+def authenticate(
+    request: Request,
+    service: ServiceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal | None:
+    """The tenant user behind the token, ``None`` for the platform operator, else 401.
+
+    ``credentials`` is declared so the OpenAPI document shows the bearer scheme on every
+    protected route; the token is read with :func:`bearer_token`, as the middleware does.
+    """
+    caller = _caller(request, service)
     if isinstance(caller, str):
         return None
     request.state.tenant_id = str(caller.tenant_id)
@@ -190,28 +196,34 @@ def limit_rate(service: Service, request: Request, action: str, tenant_id: objec
             )
 
 
-def _declared_query(request: Request) -> frozenset[str] | None:
-    """The query parameters the OpenAPI document declares for the matched operation
-    (``None`` for a route the document does not describe)."""
+def _operation(request: Request) -> dict[str, Any] | None:
+    """The OpenAPI operation of the matched route (``None`` for a route it does not describe)."""
     route = request.scope.get("route")
-    operation = (
+    operation: dict[str, Any] | None = (
         request.app.openapi()
         .get("paths", {})
         .get(getattr(route, "path", ""), {})
         .get(request.method.lower())
     )
-    if operation is None:
-        return None
-    return frozenset(p["name"] for p in operation.get("parameters", []) if p["in"] == "query")
+    return operation
 
 
-def reject_unknown_query(request: Request) -> None:
+def reject_unknown_query(request: Request, service: ServiceDep) -> None:
     """A query parameter the route does not declare is a 422, not silently ignored: a typo
-    such as ``?emial=`` must not turn a lookup into a list of everyone."""
+    such as ``?emial=`` must not turn a lookup into a list of everyone.
+
+    It runs before the route's own dependencies, so on a protected route it checks the token
+    first: a caller without one learns nothing about the route but that it needs one (401).
+    """
     if not request.query_params or not request.url.path.startswith("/v1/"):
         return
-    declared = _declared_query(request)
-    if declared is not None and set(request.query_params) - declared:
+    operation = _operation(request)
+    if operation is None:
+        return
+    declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+    if set(request.query_params) - declared:
+        if operation.get("security"):
+            _caller(request, service)
         raise ProblemError(
             422, "unknown-parameter", "Invalid request", "the query has an unknown parameter"
         )

@@ -196,3 +196,13 @@ def test_method_not_allowed_lists_the_methods_the_path_supports(api: Api) -> Non
     assert response.status_code == 405
     assert response.headers["content-type"] == PROBLEM
     assert response.headers["allow"] == "GET, PATCH"
+
+
+@pytest.mark.parametrize("header", [None, "Bearer nope"])
+def test_an_unknown_query_parameter_without_a_valid_token_is_401(
+    api: Api, header: str | None
+) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = api.client.get("/v1/contacts", params={"emial": "x"}, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
