@@ -35,7 +35,7 @@ Reader = Annotated[
     responses=responses(401, 403, 404, 409, 410, 413, 422),
 )
 def decide_consent(
-    contact_id: str, body: ConsentIn, service: ServiceDep, caller: Writer
+    contact_id: str, body: ConsentIn, response: Response, service: ServiceDep, caller: Writer
 ) -> ConsentOut:
     """Grant (``granted: true``) or withdraw consent for one purpose that rests on consent.
 
@@ -43,7 +43,7 @@ def decide_consent(
     in force is recorded. ``source`` (where the decision came from) is sealed.
     """
     subject = parse_id(contact_id)
-    _, decision = service.crm.consents.decide(
+    record, decision = service.crm.consents.decide(
         caller.tenant_id,
         subject,
         caller.actor,
@@ -53,6 +53,7 @@ def decide_consent(
         source=body.source,
     )
     service.settle()
+    set_etag(response, record.version)
     return ConsentOut(
         contact_id=str(subject),
         purpose=decision.purpose,
@@ -88,10 +89,14 @@ def read_consents(
     responses=responses(401, 403, 404, 409, 410, 413, 422),
 )
 def accept_policy(
-    contact_id: str, body: AcceptanceIn, service: ServiceDep, caller: Writer
+    contact_id: str,
+    body: AcceptanceIn,
+    response: Response,
+    service: ServiceDep,
+    caller: Writer,
 ) -> AcceptanceOut:
     """Record that the subject accepted a policy version (by default the one in force)."""
-    _, acceptance = service.crm.consents.accept_policy(
+    record, acceptance = service.crm.consents.accept_policy(
         caller.tenant_id,
         parse_id(contact_id),
         caller.actor,
@@ -99,6 +104,7 @@ def accept_policy(
         source=body.source,
     )
     service.settle()
+    set_etag(response, record.version)
     return AcceptanceOut(
         policy_version=acceptance.policy_version,
         source=body.source.strip() if body.source is not None else None,

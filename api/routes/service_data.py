@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Response
 
 from api.deps import Principal, ServiceDep, parse_id, require
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, after_position, position_cursor
+from api.preconditions import set_etag
 from api.privacy_schemas import ActivityIn, ActivityOut, ActivityPage, LinkIn, LinkOut, LinkPage
 from api.problems import ProblemError, responses
 from domain.user import Role
@@ -45,7 +46,7 @@ def _link_out(service: Service, tenant_id: UUID, link_id: UUID) -> LinkOut:
     responses=responses(401, 403, 404, 410, 413, 422),
 )
 def record_activity(
-    contact_id: str, body: ActivityIn, service: ServiceDep, caller: Writer
+    contact_id: str, body: ActivityIn, response: Response, service: ServiceDep, caller: Writer
 ) -> ActivityOut:
     """Record a usage event; its IP, user agent, device, location, referrer and detail are
     sealed with the subject's key."""
@@ -61,6 +62,7 @@ def record_activity(
         details=body.model_dump(exclude={"kind", "occurred_at"}, exclude_none=True),
     )
     service.settle()
+    set_etag(response, activity.version)
     row = _projected(activity_row(service.read_models, caller.tenant_id, activity.id))
     [view] = activity_views(service.crm, caller.tenant_id, subject, [row])
     return ActivityOut.model_validate(view)
@@ -106,6 +108,7 @@ def link_account(
         caller.tenant_id, subject, caller.actor, provider=body.provider, handle=body.handle
     )
     service.settle()
+    set_etag(response, link.version)
     response.headers["Location"] = f"/v1/contacts/{subject}/linked-accounts/{link.id}"
     return _link_out(service, caller.tenant_id, link.id)
 
@@ -140,7 +143,9 @@ def list_linked_accounts(
     response_model=LinkOut,
     responses=responses(401, 403, 404, 409, 410),
 )
-def unlink_account(contact_id: str, link_id: str, service: ServiceDep, caller: Writer) -> LinkOut:
+def unlink_account(
+    contact_id: str, link_id: str, response: Response, service: ServiceDep, caller: Writer
+) -> LinkOut:
     """Unlink an account (an event; the link stays in the history as unlinked)."""
     subject = parse_id(contact_id)
     service.crm.live_contact(caller.tenant_id, subject)
@@ -148,4 +153,5 @@ def unlink_account(contact_id: str, link_id: str, service: ServiceDep, caller: W
         caller.tenant_id, subject, parse_id(link_id), caller.actor
     )
     service.settle()
+    set_etag(response, link.version)
     return _link_out(service, caller.tenant_id, link.id)
