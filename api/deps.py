@@ -11,6 +11,7 @@ from uuid import UUID
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.fields import is_canonical_uuid
 from api.preconditions import expected_version
 from api.problems import ProblemError
 from domain.errors import InvalidField
@@ -139,19 +140,22 @@ def require(*roles: Role) -> Callable[[Principal | None], Principal]:
 
 
 def body_id(value: str, field: str) -> UUID:
-    """An id inside a body: not a UUID is bad input (422); an unknown one is a 404 later."""
-    try:
-        return UUID(value)
-    except ValueError:
-        raise InvalidField(field, "must be a UUID") from None
+    """An id inside a body: not a canonical UUID is bad input (422); an unknown one is a
+    404 later. The schema declares the same pattern, so this only guards against drift."""
+    if not is_canonical_uuid(value):
+        raise InvalidField(field, "must be a UUID, lower-case with hyphens")
+    return UUID(value)
 
 
 def parse_id(value: str) -> UUID:
-    """Path ids that are not UUIDs name nothing: 404, like any unknown id."""
-    try:
-        return UUID(value)
-    except ValueError:
-        raise ProblemError(404, "not-found", "Not found", "no resource with that id") from None
+    """Path ids that are not UUIDs name nothing: 404, like any unknown id.
+
+    Only the canonical spelling (lower-case, hyphens, no braces or ``urn:uuid:``) names a
+    resource, so each resource has one URL: idempotency fingerprints and caches key on it.
+    """
+    if not is_canonical_uuid(value):
+        raise ProblemError(404, "not-found", "Not found", "no resource with that id")
+    return UUID(value)
 
 
 UNMATCHABLE = -1  # what an If-Match that is not one of our version tags expects

@@ -12,11 +12,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from api.fields import Id
 from api.schemas import ContactOut, ErasureCertificateOut, Strict
 
 _TEXT = 1000  # a sanity bound on shape; the domain applies the real limits
 Time = Annotated[str, Field(max_length=64, json_schema_extra={"format": "date-time"})]
-Id = Annotated[str, Field(max_length=64, description="a UUID")]
 Code = Annotated[str, Field(max_length=64)]
 
 

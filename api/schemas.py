@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.fields import CANONICAL_UUID
+
 _TEXT = 1000  # a sanity bound on shape; the domain applies the real limits
 
 
@@ -39,7 +41,13 @@ class UserOut(BaseModel):
 
 
 class SessionIn(Strict):
-    tenant_id: str = Field(max_length=64)
+    # Declared, not enforced here: a login with a tenant id that names nothing, in any
+    # spelling, gets the same 401 as any other failed login (API.md).
+    tenant_id: str = Field(
+        max_length=64,
+        description="the tenant's id: a UUID, lower-case with hyphens",
+        json_schema_extra={"format": "uuid", "pattern": CANONICAL_UUID},
+    )
     email: str = Field(max_length=_TEXT)
     password: str = Field(max_length=256)
 

@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import Principal, ServiceDep, parse_id, require
+from api.fields import Id, PathId
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from api.preconditions import IMMUTABLE_VERSION, set_etag
 from api.problems import ProblemError, responses
@@ -85,7 +86,7 @@ def _audit_event(
 def audit_events(
     service: ServiceDep,
     caller: Auditor,
-    contact_id: str | None = None,
+    contact_id: Id | None = None,
     after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     as_of: datetime | None = None,
     limit: Limit = DEFAULT_LIMIT,
@@ -131,7 +132,7 @@ def audit_events(
     responses=responses(401, 403, 404),
 )
 def erasure_certificate(
-    erasure_id: str, response: Response, service: ServiceDep, caller: CertificateReader
+    erasure_id: PathId, response: Response, service: ServiceDep, caller: CertificateReader
 ) -> dict[str, Any]:
     """The signed certificate of an executed erasure, with the key that verifies it; for a
     scheduled or cancelled one, its status."""
@@ -152,7 +153,7 @@ def erasure_certificate(
     response_model=ScheduledErasureOut,
     responses=responses(401, 403, 404, 409, 410),
 )
-def cancel_erasure(erasure_id: str, service: ServiceDep, caller: Officer) -> ScheduledErasureOut:
+def cancel_erasure(erasure_id: PathId, service: ServiceDep, caller: Officer) -> ScheduledErasureOut:
     """Cancel a scheduled erasure before it runs."""
     cancelled = service.erasures.cancel(caller.tenant_id, parse_id(erasure_id), caller.actor)
     service.settle()
@@ -169,7 +170,7 @@ def _utc(value: datetime | None, name: str) -> datetime:
 
 @router.get("/audit/contacts/{contact_id}/state", responses=responses(401, 403, 404, 422))
 def audit_contact_state(
-    contact_id: str,
+    contact_id: PathId,
     response: Response,
     service: ServiceDep,
     caller: Auditor,

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 
 from api.deps import Principal, ServiceDep, parse_id, require
+from api.fields import PathId
 from api.preconditions import set_etag
 from api.privacy_schemas import (
     AcceptanceIn,
@@ -35,7 +36,7 @@ Reader = Annotated[
     responses=responses(401, 403, 404, 409, 410, 413, 422),
 )
 def decide_consent(
-    contact_id: str, body: ConsentIn, response: Response, service: ServiceDep, caller: Writer
+    contact_id: PathId, body: ConsentIn, response: Response, service: ServiceDep, caller: Writer
 ) -> ConsentOut:
     """Grant (``granted: true``) or withdraw consent for one purpose that rests on consent.
 
@@ -71,7 +72,7 @@ def decide_consent(
     responses=responses(401, 403, 404, 410),
 )
 def read_consents(
-    contact_id: str, response: Response, service: ServiceDep, caller: Reader
+    contact_id: PathId, response: Response, service: ServiceDep, caller: Reader
 ) -> ConsentsOut:
     """The current state of every consent purpose, the full history, and policy acceptances."""
     subject = parse_id(contact_id)
@@ -89,7 +90,7 @@ def read_consents(
     responses=responses(401, 403, 404, 409, 410, 413, 422),
 )
 def accept_policy(
-    contact_id: str,
+    contact_id: PathId,
     body: AcceptanceIn,
     response: Response,
     service: ServiceDep,

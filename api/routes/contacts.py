@@ -9,6 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import IfMatch, Principal, ServiceDep, parse_id, require
+from api.fields import PathId
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from api.preconditions import IMMUTABLE_VERSION, set_etag
 from api.problems import responses
@@ -62,7 +63,7 @@ def register_contact(
 
 @router.get("/{contact_id}", response_model=ContactOut, responses=responses(401, 403, 404, 410))
 def read_contact(
-    contact_id: str, response: Response, service: ServiceDep, caller: Reader
+    contact_id: PathId, response: Response, service: ServiceDep, caller: Reader
 ) -> ContactOut:
     contact = service.crm.contact(caller.tenant_id, parse_id(contact_id))
     opened = service.crm.open_contact(contact)
@@ -76,7 +77,7 @@ def read_contact(
     responses=responses(401, 403, 404, 409, 410, 412, 413, 422),
 )
 def update_contact(
-    contact_id: str,
+    contact_id: PathId,
     body: ContactPatch,
     response: Response,
     service: ServiceDep,
@@ -148,7 +149,7 @@ def find_contacts(
     },
 )
 def erase_contact(
-    contact_id: str,
+    contact_id: PathId,
     body: ErasureIn,
     response: Response,
     service: ServiceDep,

@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Response
 
 from api.deps import Principal, ServiceDep, parse_id, require
+from api.fields import PathId
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, after_position, position_cursor
 from api.preconditions import set_etag
 from api.privacy_schemas import ActivityIn, ActivityOut, ActivityPage, LinkIn, LinkOut, LinkPage
@@ -46,7 +47,7 @@ def _link_out(service: Service, tenant_id: UUID, link_id: UUID) -> LinkOut:
     responses=responses(401, 403, 404, 410, 413, 422),
 )
 def record_activity(
-    contact_id: str, body: ActivityIn, response: Response, service: ServiceDep, caller: Writer
+    contact_id: PathId, body: ActivityIn, response: Response, service: ServiceDep, caller: Writer
 ) -> ActivityOut:
     """Record a usage event; its IP, user agent, device, location, referrer and detail are
     sealed with the subject's key."""
@@ -74,7 +75,7 @@ def record_activity(
     responses=responses(401, 403, 404, 410, 422),
 )
 def list_activities(
-    contact_id: str,
+    contact_id: PathId,
     service: ServiceDep,
     caller: Reader,
     limit: Limit = DEFAULT_LIMIT,
@@ -100,7 +101,7 @@ def list_activities(
     responses=responses(401, 403, 404, 409, 410, 413, 422),
 )
 def link_account(
-    contact_id: str, body: LinkIn, response: Response, service: ServiceDep, caller: Writer
+    contact_id: PathId, body: LinkIn, response: Response, service: ServiceDep, caller: Writer
 ) -> LinkOut:
     """Link a third-party account; 409 without a current consent for third_party_linking."""
     subject = parse_id(contact_id)
@@ -119,7 +120,7 @@ def link_account(
     responses=responses(401, 403, 404, 410, 422),
 )
 def list_linked_accounts(
-    contact_id: str,
+    contact_id: PathId,
     service: ServiceDep,
     caller: Reader,
     limit: Limit = DEFAULT_LIMIT,
@@ -144,7 +145,7 @@ def list_linked_accounts(
     responses=responses(401, 403, 404, 409, 410),
 )
 def unlink_account(
-    contact_id: str, link_id: str, response: Response, service: ServiceDep, caller: Writer
+    contact_id: PathId, link_id: PathId, response: Response, service: ServiceDep, caller: Writer
 ) -> LinkOut:
     """Unlink an account (an event; the link stays in the history as unlinked)."""
     subject = parse_id(contact_id)
