@@ -9,13 +9,14 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import Principal, ServiceDep, parse_id, require
-from api.fields import Id, PathId
+from api.fields import Id, PathId, Time
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from api.preconditions import IMMUTABLE_VERSION, set_etag
 from api.problems import ProblemError, responses
 from api.schemas import AuditEvent, AuditPage, ErasureCertificateOut, ScheduledErasureOut
 from crypto.errors import KeyDestroyed
 from domain.user import Role
+from domain.values import parse_time
 from projections.audit import event_type
 from service.audit import (
     ProofError,
@@ -88,7 +89,7 @@ def audit_events(
     caller: Auditor,
     contact_id: Id | None = None,
     after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
-    as_of: datetime | None = None,
+    as_of: Time | None = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> AuditPage:
@@ -104,10 +105,8 @@ def audit_events(
         sql += " AND subject_id = :subject"
         params["subject"] = str(parse_id(contact_id))
     if as_of is not None:
-        if as_of.tzinfo is None:
-            raise ProblemError(422, "invalid-time", "Invalid time", "as_of needs a UTC offset")
         sql += " AND occurred_at <= :as_of"
-        params["as_of"] = as_of.astimezone(UTC).isoformat()  # stored times are UTC
+        params["as_of"] = parse_time(as_of, "as_of").isoformat()  # stored times are UTC
     rows = service.read_models.query(f"{sql} ORDER BY position LIMIT {limit + 1}", params)
     page = [int(r["position"]) for r in rows[:limit]]
     items: list[AuditEvent] = []
@@ -160,12 +159,8 @@ def cancel_erasure(erasure_id: PathId, service: ServiceDep, caller: Officer) -> 
     return ScheduledErasureOut(**vars(cancelled))
 
 
-def _utc(value: datetime | None, name: str) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    if value.tzinfo is None:
-        raise ProblemError(422, "invalid-time", "Invalid time", f"{name} needs a UTC offset")
-    return value
+def _as_of(value: str | None) -> datetime:
+    return datetime.now(UTC) if value is None else parse_time(value, "as_of")
 
 
 @router.get("/audit/contacts/{contact_id}/state", responses=responses(401, 403, 404, 422))
@@ -174,10 +169,10 @@ def audit_contact_state(
     response: Response,
     service: ServiceDep,
     caller: Auditor,
-    as_of: datetime | None = None,
+    as_of: Time | None = None,
 ) -> dict[str, Any]:
     """The contact as it stood at ``as_of`` (default: now), personal fields masked."""
-    state = contact_state(service.crm, caller.tenant_id, parse_id(contact_id), _utc(as_of, "as_of"))
+    state = contact_state(service.crm, caller.tenant_id, parse_id(contact_id), _as_of(as_of))
     set_etag(response, int(state["version"]))
     return state
 

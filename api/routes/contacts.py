@@ -6,10 +6,10 @@ from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
 
 from api.deps import IfMatch, Principal, ServiceDep, parse_id, require
-from api.fields import PathId
+from api.fields import Email, PathId, Phone
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from api.preconditions import IMMUTABLE_VERSION, set_etag
 from api.problems import responses
@@ -116,8 +116,8 @@ def contact_from_row(service: Service, tenant_id: UUID, row: dict[str, Any]) -> 
 def find_contacts(
     service: ServiceDep,
     caller: Reader,
-    email: Annotated[str | None, Query(max_length=1000)] = None,
-    phone: Annotated[str | None, Query(max_length=64)] = None,
+    email: Email | None = None,
+    phone: Phone | None = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> ContactPage:

@@ -192,25 +192,6 @@ def test_openapi_describes_the_slice(api: Api) -> None:
     assert "422" in paths["/v1/contacts"]["post"]["responses"]
 
 
-def test_method_not_allowed_lists_the_methods_the_path_supports(api: Api) -> None:
-    tenant = api.new_tenant()
-    contact = api.new_contact(tenant)
-    response = api.client.delete(f"/v1/contacts/{contact['id']}", headers=tenant.auth("admin"))
-    assert response.status_code == 405
-    assert response.headers["content-type"] == PROBLEM
-    assert response.headers["allow"] == "GET, PATCH"
-
-
-@pytest.mark.parametrize("header", [None, "Bearer nope"])
-def test_an_unknown_query_parameter_without_a_valid_token_is_401(
-    api: Api, header: str | None
-) -> None:
-    headers = {"Authorization": header} if header else {}
-    response = api.client.get("/v1/contacts", params={"emial": "x"}, headers=headers)
-    assert response.status_code == 401
-    assert response.headers["www-authenticate"].startswith("Bearer")
-
-
 # Other spellings of one UUID: uuid.UUID() reads them all, but one resource has one URL.
 SPELLINGS = {
     "braces": lambda canonical: "{" + canonical + "}",
@@ -246,6 +227,38 @@ def test_ids_spelt_another_way_in_bodies_and_queries_are_422(
         "/v1/shares", params={"contact_id": other}, headers=tenant.auth("agent")
     )
     assert (shared.status_code, listed.status_code) == (422, 422)
+    assert api.event_count() == before
+
+
+def test_method_not_allowed_lists_the_methods_the_path_supports(api: Api) -> None:
+    tenant = api.new_tenant()
+    contact = api.new_contact(tenant)
+    response = api.client.delete(f"/v1/contacts/{contact['id']}", headers=tenant.auth("admin"))
+    assert response.status_code == 405
+    assert response.headers["content-type"] == PROBLEM
+    assert response.headers["allow"] == "GET, PATCH"
+
+
+@pytest.mark.parametrize("header", [None, "Bearer nope"])
+def test_an_unknown_query_parameter_without_a_valid_token_is_401(
+    api: Api, header: str | None
+) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = api.client.get("/v1/contacts", params={"emial": "x"}, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_an_empty_patch_is_422_as_the_document_declares(api: Api) -> None:
+    tenant = api.new_tenant()
+    contact = api.new_contact(tenant)
+    before = api.event_count()
+    response = api.client.patch(
+        f"/v1/contacts/{contact['id']}", json={}, headers=tenant.auth("agent")
+    )
+    schema = api.client.get("/openapi.json").json()["components"]["schemas"]["ContactPatch"]
+    assert response.status_code == 422
+    assert schema["minProperties"] == 1
     assert api.event_count() == before
 
 
