@@ -5,12 +5,13 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.fields import is_canonical_uuid
 from api.preconditions import expected_version
 from api.problems import ProblemError
 from domain.errors import InvalidField
@@ -89,16 +90,8 @@ def identify(service: Service, token: str) -> Principal | str | None:
     return principal
 
 
-def authenticate(
-    request: Request,
-    service: ServiceDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> Principal | None:
-    """The tenant user behind the token, ``None`` for the platform operator, else 401.
-
-    ``credentials`` is declared so the OpenAPI document shows the bearer scheme on every
-    protected route; the token is read with :func:`bearer_token`, as the middleware does.
-    """
+def _caller(request: Request, service: Service) -> Principal | str:
+    """Who the request's bearer token belongs to; no token or an invalid one is a 401."""
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
         raise ProblemError(
@@ -109,6 +102,20 @@ def authenticate(
         raise ProblemError(
             401, "unauthenticated", "Unauthenticated", "the token is not valid", _UNAUTHORISED
         )
+    return caller
+
+
+def authenticate(
+    request: Request,
+    service: ServiceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal | None:
+    """The tenant user behind the token, ``None`` for the platform operator, else 401.
+
+    ``credentials`` is declared so the OpenAPI document shows the bearer scheme on every
+    protected route; the token is read with :func:`bearer_token`, as the middleware does.
+    """
+    caller = _caller(request, service)
     if isinstance(caller, str):
         return None
     request.state.tenant_id = str(caller.tenant_id)
@@ -145,19 +152,22 @@ NewId = Annotated[UUID, Depends(new_aggregate_id)]
 
 
 def body_id(value: str, field: str) -> UUID:
-    """An id inside a body: not a UUID is bad input (422); an unknown one is a 404 later."""
-    try:
-        return UUID(value)
-    except ValueError:
-        raise InvalidField(field, "must be a UUID") from None
+    """An id inside a body: not a canonical UUID is bad input (422); an unknown one is a
+    404 later. The schema declares the same pattern, so this only guards against drift."""
+    if not is_canonical_uuid(value):
+        raise InvalidField(field, "must be a UUID, lower-case with hyphens")
+    return UUID(value)
 
 
 def parse_id(value: str) -> UUID:
-    """Path ids that are not UUIDs name nothing: 404, like any unknown id."""
-    try:
-        return UUID(value)
-    except ValueError:
-        raise ProblemError(404, "not-found", "Not found", "no resource with that id") from None
+    """Path ids that are not UUIDs name nothing: 404, like any unknown id.
+
+    Only the canonical spelling (lower-case, hyphens, no braces or ``urn:uuid:``) names a
+    resource, so each resource has one URL: idempotency fingerprints and caches key on it.
+    """
+    if not is_canonical_uuid(value):
+        raise ProblemError(404, "not-found", "Not found", "no resource with that id")
+    return UUID(value)
 
 
 UNMATCHABLE = -1  # what an If-Match that is not one of our version tags expects
@@ -202,28 +212,34 @@ def limit_rate(service: Service, request: Request, action: str, tenant_id: objec
             )
 
 
-def _declared_query(request: Request) -> frozenset[str] | None:
-    """The query parameters the OpenAPI document declares for the matched operation
-    (``None`` for a route the document does not describe)."""
+def _operation(request: Request) -> dict[str, Any] | None:
+    """The OpenAPI operation of the matched route (``None`` for a route it does not describe)."""
     route = request.scope.get("route")
-    operation = (
+    operation: dict[str, Any] | None = (
         request.app.openapi()
         .get("paths", {})
         .get(getattr(route, "path", ""), {})
         .get(request.method.lower())
     )
-    if operation is None:
-        return None
-    return frozenset(p["name"] for p in operation.get("parameters", []) if p["in"] == "query")
+    return operation
 
 
-def reject_unknown_query(request: Request) -> None:
+def reject_unknown_query(request: Request, service: ServiceDep) -> None:
     """A query parameter the route does not declare is a 422, not silently ignored: a typo
-    such as ``?emial=`` must not turn a lookup into a list of everyone."""
+    such as ``?emial=`` must not turn a lookup into a list of everyone.
+
+    It runs before the route's own dependencies, so on a protected route it checks the token
+    first: a caller without one learns nothing about the route but that it needs one (401).
+    """
     if not request.query_params or not request.url.path.startswith("/v1/"):
         return
-    declared = _declared_query(request)
-    if declared is not None and set(request.query_params) - declared:
+    operation = _operation(request)
+    if operation is None:
+        return
+    declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+    if set(request.query_params) - declared:
+        if operation.get("security"):
+            _caller(request, service)
         raise ProblemError(
             422, "unknown-parameter", "Invalid request", "the query has an unknown parameter"
         )

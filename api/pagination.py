@@ -12,13 +12,22 @@ from typing import Annotated, Any
 
 from fastapi import Query
 
+from api.fields import BASE64URL, MAX_CURSOR
 from api.problems import ProblemError
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="page size, at most 500")]
-Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the last page")]
+Cursor = Annotated[
+    str | None,
+    Query(
+        max_length=MAX_CURSOR,
+        pattern=BASE64URL,
+        description="next_cursor of the last page: unpadded base64url, opaque; one the API"
+        " did not issue is a 422 (invalid-cursor)",
+    ),
+]
 
 
 def encode_cursor(key: str) -> str:

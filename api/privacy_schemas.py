@@ -1,8 +1,10 @@
 """Request and response bodies of the privacy-policy domain: purposes, policy versions,
 consents, service data, linked accounts, shares, data-subject requests, exports.
 
-Shapes and types only: the domain owns the rules. Times in requests are RFC 3339 strings
-that the domain parses (a time without an offset is refused there, with the field named).
+Shapes and types only: the domain owns the rules, and inputs declare what it accepts
+(``api.fields``). Times in requests are RFC 3339 strings with their offset, which the domain
+parses; rules about "now" (an activity is not in the future, an authorisation expires
+after now) and about state (a policy version is published) stay with the domain.
 """
 
 from __future__ import annotations
@@ -10,14 +12,30 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas import ContactOut, ErasureCertificateOut, Strict
+from api.fields import (
+    PHONE,
+    PLAIN_TEXT,
+    VISIBLE_TEXT,
+    Code,
+    Id,
+    IpAddress,
+    Time,
+    one_of,
+)
+from api.schemas import NAME, REASON, ContactOut, ErasureCertificateOut, Strict
+from domain.contact import PERSONAL_FIELDS
+from domain.linked_account import Provider
+from domain.purposes import CATALOGUE
+from domain.request import Requester, RequestKind
 
-_TEXT = 1000  # a sanity bound on shape; the domain applies the real limits
-Time = Annotated[str, Field(max_length=64, json_schema_extra={"format": "date-time"})]
-Id = Annotated[str, Field(max_length=64, description="a UUID")]
-Code = Annotated[str, Field(max_length=64)]
+LONG_TEXT = 2000  # referrers, free detail, document URLs: the domain's limit
+PURPOSES = [p.code for p in CATALOGUE]
+CONSENT_PURPOSES = [p.code for p in CATALOGUE if p.requires_consent]
+# A policy version names what was published: visible text, at most 64 characters.
+PolicyVersion = Annotated[str, Field(max_length=64, pattern=VISIBLE_TEXT)]
+Source = Annotated[str, Field(max_length=NAME, pattern=VISIBLE_TEXT)]
 
 
 class PurposeOut(BaseModel):
@@ -29,10 +47,12 @@ class PurposeOut(BaseModel):
 
 
 class PolicyIn(Strict):
-    version: Code
+    version: PolicyVersion
     effective_at: Time | None = None
-    document_url: str | None = Field(default=None, max_length=2000)
-    document_sha256: str | None = Field(default=None, max_length=64)
+    document_url: str | None = Field(
+        default=None, max_length=LONG_TEXT, pattern=r"^https?://[^\x00-\x1f]*$"
+    )
+    document_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class PolicyOut(BaseModel):
@@ -51,10 +71,14 @@ class PolicyPage(BaseModel):
 
 
 class ConsentIn(Strict):
-    purpose: Code
+    purpose: str = Field(
+        description="a purpose that rests on consent", json_schema_extra=one_of(CONSENT_PURPOSES)
+    )
     granted: bool
-    policy_version: Code | None = None
-    source: str | None = Field(default=None, max_length=_TEXT)
+    policy_version: PolicyVersion | None = Field(
+        default=None, description="a published version; default: the one in force"
+    )
+    source: Source | None = None
 
 
 class ConsentOut(BaseModel):
@@ -85,8 +109,10 @@ class ConsentEvent(BaseModel):
 
 
 class AcceptanceIn(Strict):
-    policy_version: Code | None = None
-    source: str | None = Field(default=None, max_length=_TEXT)
+    policy_version: PolicyVersion | None = Field(
+        default=None, description="a published version; default: the one in force"
+    )
+    source: Source | None = None
 
 
 class AcceptanceOut(BaseModel):
@@ -106,13 +132,13 @@ class ConsentsOut(BaseModel):
 
 class ActivityIn(Strict):
     kind: Code
-    occurred_at: Time | None = None
-    ip: str | None = Field(default=None, max_length=64)
-    user_agent: str | None = Field(default=None, max_length=_TEXT)
-    device: str | None = Field(default=None, max_length=_TEXT)
-    location: str | None = Field(default=None, max_length=_TEXT)
-    referrer: str | None = Field(default=None, max_length=4000)
-    detail: str | None = Field(default=None, max_length=4000)
+    occurred_at: Time | None = Field(default=None, description="not in the future; default: now")
+    ip: IpAddress | None = None
+    user_agent: str | None = Field(default=None, max_length=REASON, pattern=VISIBLE_TEXT)
+    device: str | None = Field(default=None, max_length=NAME, pattern=VISIBLE_TEXT)
+    location: str | None = Field(default=None, max_length=NAME, pattern=VISIBLE_TEXT)
+    referrer: str | None = Field(default=None, max_length=LONG_TEXT, pattern=VISIBLE_TEXT)
+    detail: str | None = Field(default=None, max_length=LONG_TEXT, pattern=VISIBLE_TEXT)
 
 
 class ActivityOut(BaseModel):
@@ -135,9 +161,33 @@ class ActivityPage(BaseModel):
     next_cursor: str | None
 
 
+def _link_form(providers: list[Provider], handle: dict[str, Any]) -> dict[str, Any]:
+    return {"properties": {"provider": one_of(providers), "handle": handle}}
+
+
+# domain.linked_account reads a WhatsApp Business handle as a phone number, Google and email
+# ones as addresses, and any other as a user name.
+_PHONE_PROVIDERS = [Provider.WHATSAPP_BUSINESS]
+_EMAIL_PROVIDERS = [Provider.GOOGLE, Provider.EMAIL]
+_NAME_PROVIDERS = [p for p in Provider if p not in _PHONE_PROVIDERS + _EMAIL_PROVIDERS]
+
+
 class LinkIn(Strict):
-    provider: Code
-    handle: str = Field(max_length=_TEXT)
+    """The handle's form follows the provider: a phone number for WhatsApp Business, an
+    email address for Google and email, a user name for the others."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                _link_form(_PHONE_PROVIDERS, {"maxLength": 64, "pattern": PHONE}),
+                _link_form(_EMAIL_PROVIDERS, {"maxLength": 254, "format": "email"}),
+                _link_form(_NAME_PROVIDERS, {"maxLength": NAME, "pattern": VISIBLE_TEXT}),
+            ]
+        }
+    )
+
+    provider: str = Field(json_schema_extra=one_of(Provider))
+    handle: str = Field(max_length=254, pattern=VISIBLE_TEXT)
 
 
 class LinkOut(BaseModel):
@@ -160,18 +210,23 @@ class LinkPage(BaseModel):
 
 class ShareIn(Strict):
     contact_id: Id
-    recipient: str = Field(max_length=_TEXT)
-    purpose: Code
-    fields: list[Code] = Field(max_length=20)
+    recipient: str = Field(max_length=NAME, pattern=VISIBLE_TEXT)
+    purpose: str = Field(
+        description="a purpose in the catalogue (GET /v1/purposes)",
+        json_schema_extra=one_of(PURPOSES),
+    )
+    fields: list[Annotated[str, Field(json_schema_extra=one_of(PERSONAL_FIELDS))]] = Field(
+        max_length=20, description="contact fields to share", json_schema_extra={"minItems": 1}
+    )
 
 
 class AuthorizeIn(Strict):
-    agreement_ref: str = Field(max_length=_TEXT)
-    expires_at: Time | None = None
+    agreement_ref: str = Field(max_length=NAME, pattern=VISIBLE_TEXT)
+    expires_at: Time | None = Field(default=None, description="in the future; default: never")
 
 
 class RevokeIn(Strict):
-    reason: str | None = Field(default=None, max_length=_TEXT)
+    reason: str | None = Field(default=None, max_length=REASON, pattern=PLAIN_TEXT)
 
 
 class ShareStep(BaseModel):
@@ -207,14 +262,30 @@ class SharePage(BaseModel):
 
 
 class RequestIn(Strict):
+    """A parent or guardian (``requested_by: guardian``) acts only for a minor, and says so
+    with ``subject_is_minor: true``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {
+                "properties": {"requested_by": {"const": Requester.GUARDIAN.value}},
+                "required": ["requested_by"],
+            },
+            "then": {
+                "properties": {"subject_is_minor": {"const": True}},
+                "required": ["subject_is_minor"],
+            },
+        }
+    )
+
     contact_id: Id
-    kind: Code
-    requested_by: Code
+    kind: str = Field(json_schema_extra=one_of(RequestKind))
+    requested_by: str = Field(json_schema_extra=one_of(Requester))
     subject_is_minor: bool = False
 
 
 class RejectIn(Strict):
-    reason: str = Field(max_length=_TEXT)
+    reason: str = Field(max_length=REASON, pattern=VISIBLE_TEXT)
 
 
 class RequestOut(BaseModel):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import re
+from functools import lru_cache
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -140,14 +142,47 @@ def _problem_error(_: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status, exc.code, exc.title, exc.detail, headers=exc.headers)
 
 
-def _http_error(_: Request, exc: Exception) -> JSONResponse:
+_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+@lru_cache(maxsize=256)
+def _template(path: str) -> re.Pattern[str]:
+    """A path template of the OpenAPI document (``/v1/contacts/{contact_id}``) as a regex."""
+    parts = re.split(r"\{[^/{}]+\}", path)
+    return re.compile("[^/]+".join(re.escape(part) for part in parts))
+
+
+def allowed_methods(request: Request, fallback: str) -> str:
+    """Every method the request's path supports, for ``Allow`` (RFC 9110 section 15.5.6).
+
+    The router's own 405 names only the route that matched first, and a path such as
+    ``/v1/contacts/{contact_id}`` has one route per method: the document lists them all.
+    ``fallback`` is for paths the document leaves out.
+    """
+    path = request.scope["path"]
+    methods = {
+        method.upper()
+        for template, item in request.app.openapi().get("paths", {}).items()
+        if _template(template).fullmatch(path)
+        for method in item
+        if method in _METHODS
+    }
+    return ", ".join(sorted(methods)) or fallback
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400:
         # FastAPI's only 400: a body it could not decode. Bad input is a 422 here (API.md).
         return problem(422, "malformed-body", "Invalid request", "the body could not be read")
     titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
     title = titles.get(exc.status_code, "HTTP error")
-    return problem(exc.status_code, f"http-{exc.status_code}", title, str(exc.detail))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request, headers.get("Allow", ""))
+    return problem(
+        exc.status_code, f"http-{exc.status_code}", title, str(exc.detail), headers=headers
+    )
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:

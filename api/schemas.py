@@ -1,13 +1,21 @@
-"""Request and response bodies. Shapes and types only: the domain owns the rules."""
+"""Request and response bodies. Shapes and types only: the domain owns the rules.
+
+Inputs declare what the domain accepts (``api.fields``), so the OpenAPI document tells a
+client, and a fuzzer, which requests are valid.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import MISSING, BaseModel, ConfigDict, Field
 
-_TEXT = 1000  # a sanity bound on shape; the domain applies the real limits
+from api.fields import CANONICAL_UUID, PLAIN_TEXT, VISIBLE_TEXT, Age, Email, Phone, one_of
+from domain.user import Role
+
+NAME = 200  # names, companies, titles: the domain's limit
+REASON = 500
 
 
 class Strict(BaseModel):
@@ -15,7 +23,7 @@ class Strict(BaseModel):
 
 
 class TenantIn(Strict):
-    name: str = Field(max_length=_TEXT)
+    name: str = Field(max_length=NAME, pattern=VISIBLE_TEXT)
 
 
 class TenantOut(BaseModel):
@@ -25,11 +33,11 @@ class TenantOut(BaseModel):
 
 
 class UserIn(Strict):
-    full_name: str = Field(max_length=_TEXT)
-    email: str | None = Field(default=None, max_length=_TEXT)
-    role: str = Field(max_length=64)
+    full_name: str = Field(max_length=NAME, pattern=VISIBLE_TEXT)
+    email: Email | None = None
+    role: str = Field(json_schema_extra=one_of(Role))
     password: str | None = Field(default=None, min_length=12, max_length=256)
-    age: int | None = None
+    age: Age | None = None
 
 
 class UserOut(BaseModel):
@@ -39,8 +47,14 @@ class UserOut(BaseModel):
 
 
 class SessionIn(Strict):
-    tenant_id: str = Field(max_length=64)
-    email: str = Field(max_length=_TEXT)
+    # Declared, not enforced here: a login with a tenant id that names nothing, in any
+    # spelling, gets the same 401 as any other failed login (API.md).
+    tenant_id: str = Field(
+        max_length=64,
+        description="the tenant's id: a UUID, lower-case with hyphens",
+        json_schema_extra={"format": "uuid", "pattern": CANONICAL_UUID},
+    )
+    email: str = Field(max_length=1000)
     password: str = Field(max_length=256)
 
 
@@ -51,23 +65,26 @@ class SessionOut(BaseModel):
 
 
 class ContactIn(Strict):
-    full_name: str = Field(max_length=_TEXT)
-    email: str | None = Field(default=None, max_length=_TEXT)
-    phone: str | None = Field(default=None, max_length=64)
-    company: str | None = Field(default=None, max_length=_TEXT)
-    job_title: str | None = Field(default=None, max_length=_TEXT)
-    age: int | None = None
+    full_name: str = Field(max_length=NAME, pattern=VISIBLE_TEXT)
+    email: Email | None = None
+    phone: Phone | None = None
+    company: str | None = Field(default=None, max_length=NAME, pattern=PLAIN_TEXT)
+    job_title: str | None = Field(default=None, max_length=NAME, pattern=PLAIN_TEXT)
+    age: Age | None = None
 
 
 class ContactPatch(Strict):
-    """Fields present replace the stored value; ``null`` clears it; absent fields stay."""
+    """Fields present replace the stored value; ``null`` clears it (a name cannot be
+    cleared); absent fields stay. A patch changes at least one field."""
 
-    full_name: str | None = Field(default=None, max_length=_TEXT)
-    email: str | None = Field(default=None, max_length=_TEXT)
-    phone: str | None = Field(default=None, max_length=64)
-    company: str | None = Field(default=None, max_length=_TEXT)
-    job_title: str | None = Field(default=None, max_length=_TEXT)
-    age: int | None = None
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    full_name: str | MISSING = Field(default=MISSING, max_length=NAME, pattern=VISIBLE_TEXT)
+    email: Email | None = None
+    phone: Phone | None = None
+    company: str | None = Field(default=None, max_length=NAME, pattern=PLAIN_TEXT)
+    job_title: str | None = Field(default=None, max_length=NAME, pattern=PLAIN_TEXT)
+    age: Age | None = None
 
 
 class ContactOut(BaseModel):
@@ -89,7 +106,7 @@ class ContactPage(BaseModel):
 
 
 class ErasureIn(Strict):
-    reason: str = Field(min_length=1, max_length=500)
+    reason: str = Field(max_length=REASON, pattern=VISIBLE_TEXT)
     # Kept in clear in the audit trail: an identifier, never free text.
     request_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:-]{1,64}$")
     grace_period_hours: float | None = Field(

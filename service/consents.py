@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Generic, NamedTuple, TypeVar
 from uuid import UUID
 
 from domain.consent import Acceptance, ConsentRecord, Decision
 from domain.policy import PrivacyPolicy, resolve_version, version_to_accept
 from service.crm import CRM, Committed
+
+E = TypeVar("E", Decision, Acceptance)
+
+
+class Recorded(NamedTuple, Generic[E]):
+    """A decision or an acceptance, and the consent record it is now part of."""
+
+    record: ConsentRecord
+    entry: E
 
 
 class Consents:
@@ -34,7 +44,7 @@ class Consents:
         granted: bool,
         policy_version: str | None,
         source: str | None,
-    ) -> Committed[Decision]:
+    ) -> Committed[Recorded[Decision]]:
         """Record a grant or a withdrawal, under the named or the current policy version."""
         self.crm.live_contact(tenant_id, contact_id)
         version = resolve_version(
@@ -49,7 +59,7 @@ class Consents:
             source=source,
             sealer=self.crm.sealer,
         )
-        return self.crm.committed(decision, record)
+        return self.crm.committed(Recorded(record, decision), record)
 
     def accept_policy(
         self,
@@ -59,7 +69,7 @@ class Consents:
         *,
         policy_version: str | None,
         source: str | None,
-    ) -> Committed[Acceptance]:
+    ) -> Committed[Recorded[Acceptance]]:
         """Record that the subject accepted a published version (by default, the current)."""
         self.crm.live_contact(tenant_id, contact_id)
         version = version_to_accept(self.policy(tenant_id), policy_version, self.crm.clock())
@@ -67,7 +77,7 @@ class Consents:
         acceptance = record.accept_policy(
             policy_version=version, actor=actor, source=source, sealer=self.crm.sealer
         )
-        return self.crm.committed(acceptance, record)
+        return self.crm.committed(Recorded(record, acceptance), record)
 
     def publish_policy(
         self,

@@ -9,11 +9,13 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import Principal, ServiceDep, parse_id, require
+from api.fields import Id, PathId, Time
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from api.preconditions import IMMUTABLE_VERSION, set_etag
 from api.problems import ProblemError, responses
 from api.schemas import AuditEvent, AuditPage, ErasureCertificateOut, ScheduledErasureOut
 from domain.user import Role
+from domain.values import parse_time
 from projections.audit import event_type
 from service.audit import (
     ProofError,
@@ -76,9 +78,9 @@ def _audit_event(
 def audit_events(
     service: ServiceDep,
     caller: Auditor,
-    contact_id: str | None = None,
+    contact_id: Id | None = None,
     after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
-    as_of: datetime | None = None,
+    as_of: Time | None = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> AuditPage:
@@ -94,10 +96,8 @@ def audit_events(
         sql += " AND subject_id = :subject"
         params["subject"] = str(parse_id(contact_id))
     if as_of is not None:
-        if as_of.tzinfo is None:
-            raise ProblemError(422, "invalid-time", "Invalid time", "as_of needs a UTC offset")
         sql += " AND occurred_at <= :as_of"
-        params["as_of"] = as_of.astimezone(UTC).isoformat()  # stored times are UTC
+        params["as_of"] = parse_time(as_of, "as_of").isoformat()  # stored times are UTC
     rows = service.read_models.query(f"{sql} ORDER BY position LIMIT {limit + 1}", params)
     page = [int(r["position"]) for r in rows[:limit]]
     items: list[AuditEvent] = []
@@ -122,7 +122,7 @@ def audit_events(
     responses=responses(401, 403, 404),
 )
 def erasure_certificate(
-    erasure_id: str, response: Response, service: ServiceDep, caller: CertificateReader
+    erasure_id: PathId, response: Response, service: ServiceDep, caller: CertificateReader
 ) -> dict[str, Any]:
     """The signed certificate of an executed erasure, with the key that verifies it; for a
     scheduled or cancelled one, its status."""
@@ -143,7 +143,7 @@ def erasure_certificate(
     response_model=ScheduledErasureOut,
     responses=responses(401, 403, 404, 409, 410),
 )
-def cancel_erasure(erasure_id: str, service: ServiceDep, caller: Officer) -> ScheduledErasureOut:
+def cancel_erasure(erasure_id: PathId, service: ServiceDep, caller: Officer) -> ScheduledErasureOut:
     """Cancel a scheduled erasure before it runs."""
     cancelled = service.answer(
         service.erasures.cancel(caller.tenant_id, parse_id(erasure_id), caller.actor)
@@ -151,24 +151,20 @@ def cancel_erasure(erasure_id: str, service: ServiceDep, caller: Officer) -> Sch
     return ScheduledErasureOut(**vars(cancelled))
 
 
-def _utc(value: datetime | None, name: str) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    if value.tzinfo is None:
-        raise ProblemError(422, "invalid-time", "Invalid time", f"{name} needs a UTC offset")
-    return value
+def _as_of(value: str | None) -> datetime:
+    return datetime.now(UTC) if value is None else parse_time(value, "as_of")
 
 
 @router.get("/audit/contacts/{contact_id}/state", responses=responses(401, 403, 404, 422))
 def audit_contact_state(
-    contact_id: str,
+    contact_id: PathId,
     response: Response,
     service: ServiceDep,
     caller: Auditor,
-    as_of: datetime | None = None,
+    as_of: Time | None = None,
 ) -> dict[str, Any]:
     """The contact as it stood at ``as_of`` (default: now), personal fields masked."""
-    state = contact_state(service.crm, caller.tenant_id, parse_id(contact_id), _utc(as_of, "as_of"))
+    state = contact_state(service.crm, caller.tenant_id, parse_id(contact_id), _as_of(as_of))
     set_etag(response, int(state["version"]))
     return state
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 
 from api.deps import Principal, ServiceDep, parse_id, require
+from api.fields import PathId
 from api.preconditions import set_etag
 from api.privacy_schemas import (
     AcceptanceIn,
@@ -35,7 +36,7 @@ Reader = Annotated[
     responses=responses(401, 403, 404, 409, 410, 413, 422),
 )
 def decide_consent(
-    contact_id: str, body: ConsentIn, service: ServiceDep, caller: Writer
+    contact_id: PathId, body: ConsentIn, response: Response, service: ServiceDep, caller: Writer
 ) -> ConsentOut:
     """Grant (``granted: true``) or withdraw consent for one purpose that rests on consent.
 
@@ -43,7 +44,7 @@ def decide_consent(
     in force is recorded. ``source`` (where the decision came from) is sealed.
     """
     subject = parse_id(contact_id)
-    decision = service.answer(
+    record, decision = service.answer(
         service.consents.decide(
             caller.tenant_id,
             subject,
@@ -54,6 +55,7 @@ def decide_consent(
             source=body.source,
         )
     )
+    set_etag(response, record.version)
     return ConsentOut(
         contact_id=str(subject),
         purpose=decision.purpose,
@@ -71,7 +73,7 @@ def decide_consent(
     responses=responses(401, 403, 404, 410),
 )
 def read_consents(
-    contact_id: str, response: Response, service: ServiceDep, caller: Reader
+    contact_id: PathId, response: Response, service: ServiceDep, caller: Reader
 ) -> ConsentsOut:
     """The current state of every consent purpose, the full history, and policy acceptances."""
     subject = parse_id(contact_id)
@@ -89,10 +91,14 @@ def read_consents(
     responses=responses(401, 403, 404, 409, 410, 413, 422),
 )
 def accept_policy(
-    contact_id: str, body: AcceptanceIn, service: ServiceDep, caller: Writer
+    contact_id: PathId,
+    body: AcceptanceIn,
+    response: Response,
+    service: ServiceDep,
+    caller: Writer,
 ) -> AcceptanceOut:
     """Record that the subject accepted a policy version (by default the one in force)."""
-    acceptance = service.answer(
+    record, acceptance = service.answer(
         service.consents.accept_policy(
             caller.tenant_id,
             parse_id(contact_id),
@@ -101,6 +107,7 @@ def accept_policy(
             source=body.source,
         )
     )
+    set_etag(response, record.version)
     return AcceptanceOut(
         policy_version=acceptance.policy_version,
         source=body.source.strip() if body.source is not None else None,

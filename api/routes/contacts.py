@@ -6,10 +6,11 @@ from datetime import timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
 from api.deps import IfMatch, NewId, Principal, ServiceDep, parse_id, require
+from api.fields import Email, PathId, Phone
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from api.preconditions import IMMUTABLE_VERSION, set_etag
 from api.problems import responses
@@ -64,7 +65,7 @@ def register_contact(
 
 @router.get("/{contact_id}", response_model=ContactOut, responses=responses(401, 403, 404, 410))
 def read_contact(
-    contact_id: str, response: Response, service: ServiceDep, caller: Reader
+    contact_id: PathId, response: Response, service: ServiceDep, caller: Reader
 ) -> ContactOut:
     contact = service.contacts.contact(caller.tenant_id, parse_id(contact_id))
     opened = service.crm.open_contact(contact)
@@ -78,7 +79,7 @@ def read_contact(
     responses=responses(401, 403, 404, 409, 410, 412, 413, 422),
 )
 def update_contact(
-    contact_id: str,
+    contact_id: PathId,
     body: ContactPatch,
     response: Response,
     service: ServiceDep,
@@ -118,8 +119,8 @@ def contact_from_row(service: Service, tenant_id: UUID, row: dict[str, Any]) -> 
 def find_contacts(
     service: ServiceDep,
     caller: Reader,
-    email: Annotated[str | None, Query(max_length=1000)] = None,
-    phone: Annotated[str | None, Query(max_length=64)] = None,
+    email: Email | None = None,
+    phone: Phone | None = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> ContactPage:
@@ -151,7 +152,7 @@ def find_contacts(
     },
 )
 def erase_contact(
-    contact_id: str,
+    contact_id: PathId,
     body: ErasureIn,
     service: ServiceDep,
     caller: Officer,

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 
 from api.deps import Principal, ServiceDep, parse_id, require
+from api.fields import PathId
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from api.preconditions import set_etag
 from api.privacy_schemas import MarketingPage, SubjectExport
@@ -42,7 +43,7 @@ def marketing_export(
     responses=responses(401, 403, 404, 410),
 )
 def export_subject(
-    contact_id: str, response: Response, service: ServiceDep, caller: Officer
+    contact_id: PathId, response: Response, service: ServiceDep, caller: Officer
 ) -> dict[str, Any]:
     """Everything held about the subject, decrypted, as JSON (the answer to an access
     request): fields and their history, consents, activities, linked accounts, shares

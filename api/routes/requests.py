@@ -12,6 +12,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import IfMatch, NewId, Principal, ServiceDep, body_id, parse_id, require
+from api.fields import Id, PathId
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, after_position, position_cursor
 from api.privacy_schemas import RejectIn, RequestIn, RequestOut, RequestPage
 from api.problems import ProblemError, responses
@@ -75,7 +76,7 @@ def list_requests(
     caller: Reader,
     status: Annotated[RequestStatus | None, Query()] = None,
     overdue: bool | None = None,
-    contact_id: str | None = None,
+    contact_id: Id | None = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> RequestPage:
@@ -100,14 +101,14 @@ def list_requests(
 
 @router.get("/{request_id}", response_model=RequestOut, responses=responses(401, 403, 404))
 def read_request(
-    request_id: str, response: Response, service: ServiceDep, caller: Reader
+    request_id: PathId, response: Response, service: ServiceDep, caller: Reader
 ) -> RequestOut:
     return request_out(service, caller.tenant_id, parse_id(request_id), response)
 
 
 @router.post("/{request_id}/start", response_model=RequestOut, responses=STEP_RESPONSES)
 def start_request(
-    request_id: str, response: Response, service: ServiceDep, caller: Handler, version: IfMatch
+    request_id: PathId, response: Response, service: ServiceDep, caller: Handler, version: IfMatch
 ) -> RequestOut:
     """open -> in_progress."""
     request = service.answer(
@@ -118,7 +119,7 @@ def start_request(
 
 @router.post("/{request_id}/complete", response_model=RequestOut, responses=STEP_RESPONSES)
 def complete_request(
-    request_id: str, response: Response, service: ServiceDep, caller: Handler, version: IfMatch
+    request_id: PathId, response: Response, service: ServiceDep, caller: Handler, version: IfMatch
 ) -> RequestOut:
     """in_progress -> done. For an erasure request this erases the contact first (its key
     is destroyed) and the answer carries the signed erasure certificate."""
@@ -134,7 +135,7 @@ def complete_request(
 
 @router.post("/{request_id}/reject", response_model=RequestOut, responses=STEP_RESPONSES)
 def reject_request(
-    request_id: str,
+    request_id: PathId,
     body: RejectIn,
     response: Response,
     service: ServiceDep,

@@ -8,7 +8,9 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Response
 
 from api.deps import NewId, Principal, ServiceDep, parse_id, require
+from api.fields import PathId
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, after_position, position_cursor
+from api.preconditions import set_etag
 from api.privacy_schemas import ActivityIn, ActivityOut, ActivityPage, LinkIn, LinkOut, LinkPage
 from api.problems import ProblemError, responses
 from domain.user import Role
@@ -45,7 +47,12 @@ def _link_out(service: Service, tenant_id: UUID, link_id: UUID) -> LinkOut:
     responses=responses(401, 403, 404, 410, 413, 422),
 )
 def record_activity(
-    contact_id: str, body: ActivityIn, service: ServiceDep, caller: Writer, new_id: NewId
+    contact_id: PathId,
+    body: ActivityIn,
+    response: Response,
+    service: ServiceDep,
+    caller: Writer,
+    new_id: NewId,
 ) -> ActivityOut:
     """Record a usage event; its IP, user agent, device, location, referrer and detail are
     sealed with the subject's key."""
@@ -63,6 +70,7 @@ def record_activity(
             activity_id=new_id,
         )
     )
+    set_etag(response, activity.version)
     row = _projected(activity_row(service.read_models, caller.tenant_id, activity.id))
     [view] = activity_views(service.crm, caller.tenant_id, subject, [row])
     return ActivityOut.model_validate(view)
@@ -74,7 +82,7 @@ def record_activity(
     responses=responses(401, 403, 404, 410, 422),
 )
 def list_activities(
-    contact_id: str,
+    contact_id: PathId,
     service: ServiceDep,
     caller: Reader,
     limit: Limit = DEFAULT_LIMIT,
@@ -100,7 +108,7 @@ def list_activities(
     responses=responses(401, 403, 404, 409, 410, 413, 422),
 )
 def link_account(
-    contact_id: str,
+    contact_id: PathId,
     body: LinkIn,
     response: Response,
     service: ServiceDep,
@@ -119,6 +127,7 @@ def link_account(
             link_id=new_id,
         )
     )
+    set_etag(response, link.version)
     response.headers["Location"] = f"/v1/contacts/{subject}/linked-accounts/{link.id}"
     return _link_out(service, caller.tenant_id, link.id)
 
@@ -129,7 +138,7 @@ def link_account(
     responses=responses(401, 403, 404, 410, 422),
 )
 def list_linked_accounts(
-    contact_id: str,
+    contact_id: PathId,
     service: ServiceDep,
     caller: Reader,
     limit: Limit = DEFAULT_LIMIT,
@@ -153,7 +162,9 @@ def list_linked_accounts(
     response_model=LinkOut,
     responses=responses(401, 403, 404, 409, 410),
 )
-def unlink_account(contact_id: str, link_id: str, service: ServiceDep, caller: Writer) -> LinkOut:
+def unlink_account(
+    contact_id: PathId, link_id: PathId, response: Response, service: ServiceDep, caller: Writer
+) -> LinkOut:
     """Unlink an account (an event; the link stays in the history as unlinked)."""
     subject = parse_id(contact_id)
     service.crm.live_contact(caller.tenant_id, subject)
@@ -162,4 +173,5 @@ def unlink_account(contact_id: str, link_id: str, service: ServiceDep, caller: W
             caller.tenant_id, subject, parse_id(link_id), caller.actor
         )
     )
+    set_etag(response, link.version)
     return _link_out(service, caller.tenant_id, link.id)

@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request, Response
 
 from api.deps import Principal, ServiceDep, limit_rate, parse_id, require
+from api.fields import PathId, is_canonical_uuid
 from api.preconditions import set_etag
 from api.problems import ProblemError, responses
 from api.schemas import SessionIn, SessionOut
@@ -26,10 +27,8 @@ _BAD_LOGIN = ProblemError(
 
 
 def _tenant_id(text: str) -> UUID | None:
-    try:
-        return UUID(text)
-    except ValueError:
-        return None
+    """The tenant a login names; any other spelling of its id names none (one id, one URL)."""
+    return UUID(text) if is_canonical_uuid(text) else None
 
 
 @router.post(
@@ -62,7 +61,7 @@ def create_session(
     responses=responses(401, 403, 404, 409, 429),
 )
 def revoke_tokens(
-    user_id: str,
+    user_id: PathId,
     request: Request,
     service: ServiceDep,
     caller: Annotated[Principal, Depends(require(Role.ADMIN))],

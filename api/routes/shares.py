@@ -12,6 +12,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Depends, Response
 
 from api.deps import IfMatch, NewId, Principal, ServiceDep, body_id, parse_id, require
+from api.fields import Id, PathId
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, after_position, position_cursor
 from api.privacy_schemas import AuthorizeIn, RevokeIn, ShareIn, ShareOut, SharePage
 from api.problems import ProblemError, responses
@@ -63,7 +64,7 @@ def request_share(
 
 @router.post("/{share_id}/approve", response_model=ShareOut, responses=STEP_RESPONSES)
 def approve_share(
-    share_id: str, response: Response, service: ServiceDep, caller: Pic, version: IfMatch
+    share_id: PathId, response: Response, service: ServiceDep, caller: Pic, version: IfMatch
 ) -> ShareOut:
     """Step A: the tenant's PIC approves the request."""
     share = service.answer(
@@ -74,7 +75,7 @@ def approve_share(
 
 @router.post("/{share_id}/authorize", response_model=ShareOut, responses=STEP_RESPONSES)
 def authorize_share(
-    share_id: str,
+    share_id: PathId,
     body: AuthorizeIn,
     response: Response,
     service: ServiceDep,
@@ -98,7 +99,7 @@ def authorize_share(
 
 @router.post("/{share_id}/execute", response_model=ShareOut, responses=STEP_RESPONSES)
 def execute_share(
-    share_id: str, response: Response, service: ServiceDep, caller: Requester, version: IfMatch
+    share_id: PathId, response: Response, service: ServiceDep, caller: Requester, version: IfMatch
 ) -> ShareOut:
     """Hand the fields over: needs approval, a current authorisation and the subject's
     consent for third_party_sharing. The answer carries the values shared."""
@@ -111,7 +112,7 @@ def execute_share(
 
 @router.post("/{share_id}/revoke", response_model=ShareOut, responses=STEP_RESPONSES)
 def revoke_share(
-    share_id: str,
+    share_id: PathId,
     response: Response,
     service: ServiceDep,
     caller: Revoker,
@@ -132,7 +133,9 @@ def revoke_share(
 
 
 @router.get("/{share_id}", response_model=ShareOut, responses=responses(401, 403, 404))
-def read_share(share_id: str, response: Response, service: ServiceDep, caller: Reader) -> ShareOut:
+def read_share(
+    share_id: PathId, response: Response, service: ServiceDep, caller: Reader
+) -> ShareOut:
     """One share with every step taken (the values shared are not shown here)."""
     return share_out(service, caller.tenant_id, parse_id(share_id), response)
 
@@ -141,7 +144,7 @@ def read_share(share_id: str, response: Response, service: ServiceDep, caller: R
 def list_shares(
     service: ServiceDep,
     caller: Reader,
-    contact_id: str | None = None,
+    contact_id: Id | None = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> SharePage:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
+from api.fields import CANONICAL_UUID
 from tests.conftest import ADMIN_TOKEN
 from tests.e2e.conftest import Api
 
@@ -187,3 +190,99 @@ def test_openapi_describes_the_slice(api: Api) -> None:
     ]:
         assert method in paths[path], (path, method)
     assert "422" in paths["/v1/contacts"]["post"]["responses"]
+
+
+# Other spellings of one UUID: uuid.UUID() reads them all, but one resource has one URL.
+SPELLINGS = {
+    "braces": lambda canonical: "{" + canonical + "}",
+    "urn": lambda canonical: f"urn:uuid:{canonical}",
+    "no hyphens": lambda canonical: canonical.replace("-", ""),
+    "upper case": lambda canonical: canonical.upper(),
+}
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS.values(), ids=SPELLINGS.keys())
+def test_a_contact_id_spelt_another_way_names_nothing(
+    api: Api, spelling: Callable[[str], str]
+) -> None:
+    tenant = api.new_tenant()
+    contact = api.new_contact(tenant)
+    response = api.client.get(
+        f"/v1/contacts/{spelling(contact['id'])}", headers=tenant.auth("agent")
+    )
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS.values(), ids=SPELLINGS.keys())
+def test_ids_spelt_another_way_in_bodies_and_queries_are_422(
+    api: Api, spelling: Callable[[str], str]
+) -> None:
+    tenant = api.new_tenant()
+    other = spelling(api.new_contact(tenant)["id"])
+    before = api.event_count()
+    share = {"contact_id": other, "recipient": "PT X", "purpose": "support", "fields": ["email"]}
+    shared = api.client.post("/v1/shares", json=share, headers=tenant.auth("agent"))
+    listed = api.client.get(
+        "/v1/shares", params={"contact_id": other}, headers=tenant.auth("agent")
+    )
+    assert (shared.status_code, listed.status_code) == (422, 422)
+    assert api.event_count() == before
+
+
+def test_method_not_allowed_lists_the_methods_the_path_supports(api: Api) -> None:
+    tenant = api.new_tenant()
+    contact = api.new_contact(tenant)
+    response = api.client.delete(f"/v1/contacts/{contact['id']}", headers=tenant.auth("admin"))
+    assert response.status_code == 405
+    assert response.headers["content-type"] == PROBLEM
+    assert response.headers["allow"] == "GET, PATCH"
+
+
+@pytest.mark.parametrize("header", [None, "Bearer nope"])
+def test_an_unknown_query_parameter_without_a_valid_token_is_401(
+    api: Api, header: str | None
+) -> None:
+    headers = {"Authorization": header} if header else {}
+    response = api.client.get("/v1/contacts", params={"emial": "x"}, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_an_empty_patch_is_422_as_the_document_declares(api: Api) -> None:
+    tenant = api.new_tenant()
+    contact = api.new_contact(tenant)
+    before = api.event_count()
+    response = api.client.patch(
+        f"/v1/contacts/{contact['id']}", json={}, headers=tenant.auth("agent")
+    )
+    schema = api.client.get("/openapi.json").json()["components"]["schemas"]["ContactPatch"]
+    assert response.status_code == 422
+    assert schema["minProperties"] == 1
+    assert api.event_count() == before
+
+
+def _id_schemas(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every parameter, and every request-body property, that names one of our ids."""
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"].endswith("_id"):
+                    yield f"{method} {path} {parameter['name']}", parameter["schema"]
+    for name, component in spec["components"]["schemas"].items():
+        for field, schema in component.get("properties", {}).items():
+            # ErasureIn.request_id is the caller's own reference (a ticket number, say).
+            if field.endswith("_id") and name.endswith("In") and name != "ErasureIn":
+                yield f"{name}.{field}", schema
+
+
+def test_the_document_declares_every_id_as_a_canonical_uuid(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    undeclared = [
+        where
+        for where, schema in _id_schemas(spec)
+        for variant in schema.get("anyOf", [schema])
+        if variant.get("type") == "string"
+        if variant.get("format") != "uuid" or variant.get("pattern") != CANONICAL_UUID
+    ]
+    assert undeclared == []

@@ -52,6 +52,31 @@ def test_every_single_resource_response_carries_its_version_etag(api: Api) -> No
     assert served.headers["etag"] == '"1"'
 
 
+def test_recorded_consents_activities_and_links_carry_their_version_etag(api: Api) -> None:
+    tenant = api.new_tenant()
+    cid = api.new_contact(tenant)["id"]
+    agent = tenant.auth("agent")
+    api.client.post("/v1/policies", json={"version": "v1"}, headers=tenant.auth("admin"))
+    consent = {"purpose": "third_party_linking", "granted": True}
+    granted = api.client.post(f"/v1/contacts/{cid}/consents", json=consent, headers=agent)
+    accepted = api.client.post(f"/v1/contacts/{cid}/policy-acceptances", json={}, headers=agent)
+    activity = api.client.post(
+        f"/v1/contacts/{cid}/activities", json={"kind": "page_view"}, headers=agent
+    )
+    link = api.client.post(
+        f"/v1/contacts/{cid}/linked-accounts",
+        json={"provider": "github", "handle": "budi"},
+        headers=agent,
+    )
+    unlinked = api.client.delete(
+        f"/v1/contacts/{cid}/linked-accounts/{link.json()['id']}", headers=agent
+    )
+    answers = (granted, accepted, activity, link, unlinked)
+    assert [r.status_code for r in answers] == [201, 201, 201, 201, 200]
+    # The consent record (opened, granted, accepted), the activity, the link before and after.
+    assert [r.headers.get("etag") for r in answers] == ['"2"', '"3"', '"1"', '"1"', '"2"']
+
+
 def test_stale_if_match_on_erasure_is_412_and_destroys_no_key(api: Api) -> None:
     tenant = api.new_tenant()
     contact = api.new_contact(tenant)
