@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
-from eventsourcing.domain import Aggregate
-
+from domain.base import ContactMatter
 from domain.errors import InvalidField
 from domain.sealing import PersonalValue, Sealer, seal_event_fields
 from domain.values import check_code, clean_text, utc_text
@@ -44,13 +43,10 @@ def validate_details(details: Mapping[str, object]) -> dict[str, PersonalValue]:
     return {f: _validate(f, v) for f, v in details.items() if v is not None}
 
 
-class Activity(Aggregate):
+class Activity(ContactMatter):
     """One usage event of one subject."""
 
-    class Recorded(Aggregate.Created):
-        tenant_id: str
-        actor: str
-        contact_id: str
+    class Recorded(ContactMatter.Created):
         kind: str
         occurred_at: str
         sealed: dict[str, str]

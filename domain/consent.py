@@ -13,6 +13,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
+from domain.base import ContactMatter
 from domain.errors import ConsentRequired
 from domain.purposes import consent_purpose
 from domain.sealing import PersonalValue, Sealer, seal_event_fields
@@ -54,20 +55,15 @@ def _source(source: str | None, sealer: Sealer, record: ConsentRecord) -> dict[s
     )
 
 
-class ConsentRecord(Aggregate):
+class ConsentRecord(ContactMatter):
     """The consents of one contact. ``decisions`` holds the latest decision per purpose."""
 
-    class Opened(Aggregate.Created):
-        tenant_id: str
-        actor: str
-        contact_id: str
+    class Opened(ContactMatter.Created):
+        pass
 
-    class Decided(Aggregate.Event):
+    class Decided(ContactMatter.Event):
         """Base of grants and withdrawals: a decision about one purpose."""
 
-        tenant_id: str
-        actor: str
-        contact_id: str
         purpose: str
         policy_version: str | None
         sealed: dict[str, str]
@@ -91,10 +87,7 @@ class ConsentRecord(Aggregate):
     class Withdrawn(Decided):
         granted = False
 
-    class PolicyAccepted(Aggregate.Event):
-        tenant_id: str
-        actor: str
-        contact_id: str
+    class PolicyAccepted(ContactMatter.Event):
         policy_version: str
         sealed: dict[str, str]
 

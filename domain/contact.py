@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
+from domain.base import TenantAggregate
 from domain.errors import ErasurePending, InvalidField, SubjectErased, VersionMismatch
 from domain.sealing import PersonalValue, Sealer, seal_fields
 from domain.values import check_age, clean_text, normalise_email, normalise_phone
@@ -55,17 +56,13 @@ def validate_changes(changes: Mapping[str, object]) -> tuple[dict[str, PersonalV
     return values, cleared
 
 
-class Contact(Aggregate):
+class Contact(TenantAggregate):
     """A CRM contact. State holds, per field, the sealed token and the version that sealed it."""
 
-    class Registered(Aggregate.Created):
-        tenant_id: str
-        actor: str
+    class Registered(TenantAggregate.Created):
         sealed: dict[str, str]
 
-    class Updated(Aggregate.Event):
-        tenant_id: str
-        actor: str
+    class Updated(TenantAggregate.Event):
         sealed: dict[str, str]
         cleared: list[str]
 
@@ -76,11 +73,9 @@ class Contact(Aggregate):
             for field, token in self.sealed.items():
                 aggregate.fields[field] = (self.originator_version, token)
 
-    class Erased(Aggregate.Event):
+    class Erased(TenantAggregate.Event):
         """The subject's key was destroyed: what was sealed under it is gone everywhere."""
 
-        tenant_id: str
-        actor: str
         erasure_id: str
         key_id: str
         destroyed_at: str
@@ -93,11 +88,9 @@ class Contact(Aggregate):
             aggregate.erasure_id = self.erasure_id
             aggregate.fields = {}
 
-    class ErasureScheduled(Aggregate.Event):
+    class ErasureScheduled(TenantAggregate.Event):
         """Erasure will run at ``due_at`` unless cancelled first (a grace period)."""
 
-        tenant_id: str
-        actor: str
         erasure_id: str
         due_at: str
         reason: str
@@ -107,9 +100,7 @@ class Contact(Aggregate):
             assert isinstance(aggregate, Contact)
             aggregate.scheduled_erasure = self.erasure_id
 
-    class ErasureCancelled(Aggregate.Event):
-        tenant_id: str
-        actor: str
+    class ErasureCancelled(TenantAggregate.Event):
         erasure_id: str
 
         def apply(self, aggregate: Aggregate) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate
+from domain.base import TenantAggregate
 
 PLATFORM = "platform"
 
@@ -18,20 +18,20 @@ def subject_key_id(subject_id: UUID) -> UUID:
     return uuid5(NAMESPACE_URL, f"crm:subject-key:{subject_id}")
 
 
-class SubjectKey(Aggregate):
+class SubjectKey(TenantAggregate):
     """The data key of one subject: created on first use, destroyed on erasure."""
 
-    class Created(Aggregate.Created):
-        tenant_id: str
-        actor: str
+    class Event(TenantAggregate.Event):
         subject_id: str
+
+        def subject(self) -> UUID:
+            return UUID(self.subject_id)
+
+    class Created(Event, TenantAggregate.Created):
         key_id: str
         kek_id: str
 
-    class Destroyed(Aggregate.Event):
-        tenant_id: str
-        actor: str
-        subject_id: str
+    class Destroyed(Event):
         key_id: str
         erasure_id: str
 
@@ -73,12 +73,10 @@ class SubjectKey(Aggregate):
         )
 
 
-class KekRotation(Aggregate):
+class KekRotation(TenantAggregate):
     """One rotation of the key-encryption key: every live data key re-wrapped."""
 
-    class Completed(Aggregate.Created):
-        tenant_id: str
-        actor: str
+    class Completed(TenantAggregate.Created):
         from_kek_ids: list[str]
         to_kek_id: str
         rewrapped: int

@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
+from domain.base import ContactMatter
 from domain.consent import ConsentRecord, require_consent
 from domain.errors import InvalidField, TransitionNotAllowed
 from domain.sealing import PersonalValue, Sealer, seal_event_fields
@@ -49,21 +50,14 @@ def _handle(provider: Provider, handle: str) -> PersonalValue:
     return clean_text(handle, "handle", max_length=200, required=True)
 
 
-class LinkedAccount(Aggregate):
+class LinkedAccount(ContactMatter):
     """One link between a contact and a third-party account: linked, then perhaps unlinked."""
 
-    class Linked(Aggregate.Created):
-        tenant_id: str
-        actor: str
-        contact_id: str
+    class Linked(ContactMatter.Created):
         provider: str
         sealed: dict[str, str]
 
-    class Unlinked(Aggregate.Event):
-        tenant_id: str
-        actor: str
-        contact_id: str
-
+    class Unlinked(ContactMatter.Event):
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, LinkedAccount)
             aggregate.linked = False

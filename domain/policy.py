@@ -14,6 +14,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
+from domain.base import TenantAggregate
 from domain.errors import InvalidField, PolicyVersionExists
 from domain.values import clean_text, utc_text
 
@@ -33,16 +34,13 @@ class PolicyVersion:
     document_sha256: str | None
 
 
-class PrivacyPolicy(Aggregate):
+class PrivacyPolicy(TenantAggregate):
     """The versions of one tenant's privacy policy, in the order they were published."""
 
-    class Adopted(Aggregate.Created):
-        tenant_id: str
-        actor: str
+    class Adopted(TenantAggregate.Created):
+        pass
 
-    class VersionPublished(Aggregate.Event):
-        tenant_id: str
-        actor: str
+    class VersionPublished(TenantAggregate.Event):
         version: str
         effective_at: str
         document_url: str | None

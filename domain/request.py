@@ -16,6 +16,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
+from domain.base import ContactMatter
 from domain.errors import InvalidField, TransitionNotAllowed
 from domain.values import clean_text, utc_text
 
@@ -54,32 +55,22 @@ def _choice(kind: type[E], value: str, field: str) -> E:
         raise InvalidField(field, "must be one of " + ", ".join(k.value for k in kind)) from None
 
 
-class SubjectRequest(Aggregate):
+class SubjectRequest(ContactMatter):
     """One request about one contact, with its deadline."""
 
-    class Received(Aggregate.Created):
-        tenant_id: str
-        actor: str
-        contact_id: str
+    class Received(ContactMatter.Created):
         kind: str
         requested_by: str
         subject_is_minor: bool
         received_at: str
         due_at: str
 
-    class Started(Aggregate.Event):
-        tenant_id: str
-        actor: str
-        contact_id: str
-
+    class Started(ContactMatter.Event):
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, SubjectRequest)
             aggregate.status = RequestStatus.IN_PROGRESS
 
-    class Completed(Aggregate.Event):
-        tenant_id: str
-        actor: str
-        contact_id: str
+    class Completed(ContactMatter.Event):
         erasure_id: str | None
 
         def apply(self, aggregate: Aggregate) -> None:
@@ -87,10 +78,7 @@ class SubjectRequest(Aggregate):
             aggregate.status = RequestStatus.DONE
             aggregate.erasure_id = self.erasure_id
 
-    class Rejected(Aggregate.Event):
-        tenant_id: str
-        actor: str
-        contact_id: str
+    class Rejected(ContactMatter.Event):
         reason: str
 
         def apply(self, aggregate: Aggregate) -> None:

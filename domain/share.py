@@ -18,6 +18,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
+from domain.base import ContactMatter
 from domain.consent import ConsentRecord, require_consent
 from domain.contact import PERSONAL_FIELDS
 from domain.errors import AuthorisationExpired, InvalidField, TransitionNotAllowed
@@ -45,30 +46,20 @@ def _fields(fields: list[str]) -> list[str]:
     return sorted(set(fields))
 
 
-class DataShare(Aggregate):
+class DataShare(ContactMatter):
     """One share of named fields of one contact with one recipient, for one purpose."""
 
-    class Requested(Aggregate.Created):
-        tenant_id: str
-        actor: str
-        contact_id: str
+    class Requested(ContactMatter.Created):
         recipient: str
         purpose: str
         fields: list[str]
 
-    class Approved(Aggregate.Event):
-        tenant_id: str
-        actor: str
-        contact_id: str
-
+    class Approved(ContactMatter.Event):
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, DataShare)
             aggregate.status = ShareStatus.APPROVED
 
-    class Authorized(Aggregate.Event):
-        tenant_id: str
-        actor: str
-        contact_id: str
+    class Authorized(ContactMatter.Event):
         agreement_ref: str
         expires_at: str | None
 
@@ -80,10 +71,7 @@ class DataShare(Aggregate):
                 None if self.expires_at is None else datetime.fromisoformat(self.expires_at)
             )
 
-    class Executed(Aggregate.Event):
-        tenant_id: str
-        actor: str
-        contact_id: str
+    class Executed(ContactMatter.Event):
         fields: list[str]
         sealed: dict[str, str]
 
@@ -91,10 +79,7 @@ class DataShare(Aggregate):
             assert isinstance(aggregate, DataShare)
             aggregate.status = ShareStatus.EXECUTED
 
-    class Revoked(Aggregate.Event):
-        tenant_id: str
-        actor: str
-        contact_id: str
+    class Revoked(ContactMatter.Event):
         reason: str | None
 
         def apply(self, aggregate: Aggregate) -> None:

@@ -8,6 +8,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
+from domain.base import TenantAggregate
 from domain.errors import InvalidField
 from domain.sealing import PersonalValue, Sealer, seal_fields
 from domain.values import check_age, clean_text, normalise_email
@@ -21,22 +22,18 @@ class Role(StrEnum):
     AUDITOR = "auditor"
 
 
-class User(Aggregate):
+class User(TenantAggregate):
     """A user. Name and email are sealed under the user's own key; credentials only as hashes."""
 
-    class Registered(Aggregate.Created):
-        tenant_id: str
-        actor: str
+    class Registered(TenantAggregate.Created):
         role: str
         sealed: dict[str, str]
         token_hash: str
         password_hash: str | None
 
-    class TokenIssued(Aggregate.Event):
+    class TokenIssued(TenantAggregate.Event):
         """A new bearer token, e.g. after a login; only its hash is recorded."""
 
-        tenant_id: str
-        actor: str
         role: str
         token_hash: str
 
@@ -44,11 +41,9 @@ class User(Aggregate):
             assert isinstance(aggregate, User)
             aggregate.active_tokens += 1
 
-    class TokensRevoked(Aggregate.Event):
+    class TokensRevoked(TenantAggregate.Event):
         """Every token the user holds stops working, in every process, at once."""
 
-        tenant_id: str
-        actor: str
         revoked: int
 
         def apply(self, aggregate: Aggregate) -> None:

@@ -27,6 +27,7 @@ from eventsourcing.utils import Environment, EnvType, get_topic
 from crypto.errors import KeyDestroyed
 from crypto.keystore import Keystore
 from crypto.sealer import SealingSession, SubjectSealer
+from domain.base import TenantAggregate
 from domain.contact import Contact
 from domain.errors import DomainError, SubjectErased
 from domain.keys import SubjectKey, subject_key_id
@@ -45,12 +46,20 @@ from storage.transcoder import OrjsonTranscoder
 
 log = logging.getLogger("crm.store")
 A = TypeVar("A", bound=Aggregate)
+TA = TypeVar("TA", bound=TenantAggregate)
 T = TypeVar("T")
 Clock = Callable[[], datetime]
 
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+def belongs_to(aggregate: Aggregate, tenant_id: UUID) -> bool:
+    """Whether ``aggregate`` is of the tenant ``tenant_id`` (a tenant is its own)."""
+    if isinstance(aggregate, Tenant):
+        return aggregate.id == tenant_id
+    return isinstance(aggregate, TenantAggregate) and aggregate.tenant_id == str(tenant_id)
 
 
 @dataclass(frozen=True)
@@ -164,8 +173,7 @@ class CRM(Application[UUID]):
             existing: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise ConcurrentWrite("another write to this resource won the race") from None
-        owner = existing.id if isinstance(existing, Tenant) else getattr(existing, "tenant_id", "")
-        if not isinstance(existing, kind) or str(owner) != str(tenant_id):
+        if not isinstance(existing, kind) or not belongs_to(existing, tenant_id):
             raise ConcurrentWrite("another write to this resource won the race")
         return existing
 
@@ -288,21 +296,19 @@ class CRM(Application[UUID]):
             raise SubjectErased("the contact was erased")
         return self.sealer.open_fields(UUID(contact.tenant_id), contact.id, contact.fields)
 
-    def find(self, kind: type[A], tenant_id: UUID, aggregate_id: UUID) -> A | None:
+    def find(self, kind: type[TA], tenant_id: UUID, aggregate_id: UUID) -> TA | None:
         """Like :meth:`owned`, but ``None`` when there is none (records created on first use)."""
         try:
             return self.owned(kind, tenant_id, aggregate_id)
         except NotFound:
             return None
 
-    def owned(self, kind: type[A], tenant_id: UUID, aggregate_id: UUID) -> A:
+    def owned(self, kind: type[TA], tenant_id: UUID, aggregate_id: UUID) -> TA:
         """An aggregate of ``kind`` in the caller's tenant; anything else is NotFound."""
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFound(f"no {kind.__name__.lower()} with that id") from None
-        if not isinstance(aggregate, kind) or getattr(aggregate, "tenant_id", None) != str(
-            tenant_id
-        ):
+        if not isinstance(aggregate, kind) or not belongs_to(aggregate, tenant_id):
             raise NotFound(f"no {kind.__name__.lower()} with that id")
         return aggregate

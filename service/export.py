@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from domain.base import TenantAggregate
 from domain.contact import PERSONAL_FIELDS, Contact
 from domain.values import utc_text
 from projections.activities import activities_of
@@ -36,19 +37,19 @@ def contact_history(crm: CRM, contact: Contact) -> list[dict[str, Any]]:
     """Each stored change to the contact, with the values it set opened."""
     tenant_id = UUID(contact.tenant_id)
     changes = []
-    events: list[Any] = list(crm.repository.event_store.get(contact.id))
-    for event in events:
+    for event in crm.repository.event_store.get(contact.id):
+        assert isinstance(event, TenantAggregate.Event)
         version = event.originator_version
-        sealed: dict[str, str] = getattr(event, "sealed", {})
+        sealed = event.sealed if isinstance(event, Contact.Registered | Contact.Updated) else {}
         values = crm.open_sealed(tenant_id, contact.id, contact.id, version, sealed)
         changes.append(
             {
                 "version": version,
                 "type": type(event).__qualname__,
                 "at": utc_text(event.timestamp),
-                "actor": getattr(event, "actor", None),
+                "actor": event.actor,
                 "set": values or {},
-                "cleared": list(getattr(event, "cleared", [])),
+                "cleared": list(event.cleared) if isinstance(event, Contact.Updated) else [],
             }
         )
     return changes

@@ -56,8 +56,7 @@ def _audit_event(
     personal: dict[str, str] = {}
     if sealed:
         # Consents, activities, links and shares seal their values under the contact's key.
-        about = getattr(event, "contact_id", None)
-        subject = UUID(about) if about else event.originator_id
+        subject = event.subject()
         if subject not in erased:
             erased[subject] = service.keystore.is_erased(tenant_id, subject)
         marker = "erased" if erased[subject] else "sealed"
