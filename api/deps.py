@@ -16,6 +16,7 @@ from api.preconditions import expected_version
 from api.problems import ProblemError
 from domain.errors import InvalidField
 from domain.user import Role
+from projections.principals import principal_row
 from service.bootstrap import Service
 from service.credentials import token_hash
 
@@ -54,13 +55,9 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 def _lookup(service: Service, token: str) -> Principal | None:
-    rows = service.read_models.query(
-        "SELECT tenant_id, user_id, role FROM principals_view WHERE token_hash = :h",
-        {"h": token_hash(token)},
-    )
-    if not rows:
+    row = principal_row(service.read_models, token_hash(token))
+    if row is None:
         return None
-    row = rows[0]
     return Principal(UUID(row["tenant_id"]), UUID(row["user_id"]), Role(row["role"]))
 
 

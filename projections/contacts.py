@@ -14,7 +14,7 @@ from crypto.errors import KeyDestroyed
 from crypto.sealer import SubjectSealer
 from domain.contact import PERSONAL_FIELDS, Contact
 from projections.runner import Projection
-from projections.store import Write
+from projections.store import ReadModelStore, Write
 
 INDEXED_FIELDS = ("email", "phone")
 
@@ -124,3 +124,30 @@ class ContactsProjection(Projection):
                 "at": event.timestamp.isoformat(),
             },
         )
+
+
+def contact_rows(
+    store: ReadModelStore,
+    tenant_id: UUID,
+    *,
+    email_index: str | None,
+    phone_index: str | None,
+    after: str,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Live contacts of a tenant by id after ``after`` (``limit + 1`` rows, still sealed),
+    matching the blind indexes given."""
+    sql = "SELECT * FROM contacts_view WHERE tenant_id = :tenant AND erased = 0 AND id > :after"
+    params: dict[str, Any] = {"tenant": str(tenant_id), "after": after}
+    if email_index is not None:
+        sql += " AND email_index = :email"
+        params["email"] = email_index
+    if phone_index is not None:
+        sql += " AND phone_index = :phone"
+        params["phone"] = phone_index
+    return store.query(f"{sql} ORDER BY id LIMIT {int(limit) + 1}", params)
+
+
+def sealed_fields(row: dict[str, Any]) -> dict[str, tuple[int, str]]:
+    """A contacts_view row's sealed cells: field -> (version that sealed it, token)."""
+    return {f: parse_cell(row[f"f_{f}"]) for f in PERSONAL_FIELDS if row[f"f_{f}"]}

@@ -10,7 +10,7 @@ from typing import Any
 
 from domain.user import User
 from projections.runner import Projection
-from projections.store import Write
+from projections.store import ReadModelStore, Write
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS principals_view (
@@ -26,6 +26,15 @@ _INSERT = (
     "INSERT INTO principals_view (token_hash, tenant_id, user_id, role)"
     " VALUES (:token_hash, :tenant_id, :user_id, :role)"
 )
+
+
+def principal_row(store: ReadModelStore, token_hash: str) -> dict[str, Any] | None:
+    """Tenant, user and role behind a token hash; ``None`` for a token nobody holds."""
+    rows = store.query(
+        "SELECT tenant_id, user_id, role FROM principals_view WHERE token_hash = :h",
+        {"h": token_hash},
+    )
+    return rows[0] if rows else None
 
 
 class PrincipalsProjection(Projection):

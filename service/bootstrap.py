@@ -54,6 +54,7 @@ from service.service_data import ServiceData
 from service.settings import Settings, SettingsError
 from service.shares import Shares
 from service.tenants import Tenants
+from service.timeline import Timeline
 from storage.ledger import CheckpointPolicy, LedgerWriter
 from storage.sql import SqlDatabase, check_writable, create_private_file, open_database
 
@@ -109,6 +110,7 @@ class Service:
     shares: Shares
     requests: SubjectRequests
     erasures: Erasures
+    timeline: Timeline
     signer: Signer
     ledger_signer: Signer
     blind_index: BlindIndex
@@ -354,7 +356,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
     rate_limiter = RateLimiter(edge_db, api_secret)
     rate_limiter.create_tables()
     erasures = Erasures(crm, side.keystore, side.read_models, idempotency)
-    consents = Consents(crm)
+    consents = Consents(crm, side.read_models)
     return Service(
         settings=settings,
         crm=crm,
@@ -365,12 +367,13 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
             crm, side.read_models, side.projections, batch_size=settings.projections.batch_size
         ),
         tenants=Tenants(crm),
-        contacts=Contacts(crm),
+        contacts=Contacts(crm, side.read_models, side.blind_index),
         consents=consents,
         service_data=ServiceData(crm, consents),
         shares=Shares(crm, consents),
         requests=SubjectRequests(crm, erasures),
         erasures=erasures,
+        timeline=Timeline(crm, side.read_models, side.keystore),
         signer=signer,
         ledger_signer=ledger_signer,
         blind_index=side.blind_index,

@@ -5,15 +5,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from uuid import UUID
 
+from crypto.blind_index import BlindIndex
 from domain.contact import Contact
+from domain.values import normalise_email, normalise_phone
+from projections.contacts import contact_rows
+from projections.store import ReadModelStore
 from service.crm import CRM, Committed
+from service.views import Page, contact_page
 
 
 class Contacts:
     """The data subjects of a tenant's CRM; every personal field sealed under their key."""
 
-    def __init__(self, crm: CRM) -> None:
+    def __init__(self, crm: CRM, read_models: ReadModelStore, blind_index: BlindIndex) -> None:
         self.crm = crm
+        self.read_models = read_models
+        self.blind_index = blind_index
 
     def register(
         self,
@@ -47,3 +54,22 @@ class Contacts:
 
     def contact(self, tenant_id: UUID, contact_id: UUID) -> Contact:
         return self.crm.contact(tenant_id, contact_id)
+
+    def find(
+        self, tenant_id: UUID, *, email: str | None, phone: str | None, after: str, limit: int
+    ) -> Page:
+        """Live contacts in id order, matching the normalised email and/or phone exactly
+        (through their blind indexes), opened."""
+        rows = contact_rows(
+            self.read_models,
+            tenant_id,
+            email_index=None if email is None else self._index(tenant_id, "email", email),
+            phone_index=None if phone is None else self._index(tenant_id, "phone", phone),
+            after=after,
+            limit=limit,
+        )
+        return contact_page(self.crm, tenant_id, rows, limit)
+
+    def _index(self, tenant_id: UUID, kind: str, value: str) -> str:
+        normal = normalise_email(value) if kind == "email" else normalise_phone(value)
+        return self.blind_index.digest(tenant_id, kind, normal)

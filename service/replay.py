@@ -7,11 +7,12 @@ the shape of history, never its content. Tenants stream contact by contact.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from domain.contact import Contact
+from projections.audit import contacts_registered_by
 from projections.store import ReadModelStore
 from service.crm import CRM
 from service.errors import NotFound
@@ -56,14 +57,9 @@ def tenant_states(
     """Every contact of the tenant that existed at ``as_of``, one at a time (constant memory)."""
     after = ""
     while True:
-        rows = read_models.query(
-            "SELECT DISTINCT aggregate_id FROM audit_timeline WHERE tenant_id = :tenant"
-            " AND event_type = 'Contact.Registered' AND occurred_at <= :as_of"
-            f" AND aggregate_id > :after ORDER BY aggregate_id LIMIT {PAGE}",
-            {"tenant": str(tenant_id), "as_of": as_of.astimezone(UTC).isoformat(), "after": after},
-        )
-        for row in rows:
-            yield contact_state(crm, tenant_id, UUID(row["aggregate_id"]), as_of)
-        if len(rows) < PAGE:
+        ids = contacts_registered_by(read_models, tenant_id, as_of, after, PAGE)
+        for contact_id in ids:
+            yield contact_state(crm, tenant_id, UUID(contact_id), as_of)
+        if len(ids) < PAGE:
             return
-        after = rows[-1]["aggregate_id"]
+        after = ids[-1]

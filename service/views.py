@@ -6,19 +6,51 @@ Views are plain dicts; the API's response models give them their types.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
 
 import orjson
 
+from crypto.errors import KeyDestroyed
 from domain.activity import SEALED_FIELDS
+from domain.contact import PERSONAL_FIELDS
 from domain.purposes import CATALOGUE
 from domain.request import OPEN_STATUSES
 from projections.consents import consent_events, current_consents
+from projections.contacts import sealed_fields
 from projections.store import ReadModelStore, sealed_cells
 
 if TYPE_CHECKING:
     from service.crm import CRM
+
+
+class Page(NamedTuple):
+    """Views of one page, and the sort keys of every row read (one more than the page, when
+    there is a next page): what the API turns into ``items`` and ``next_cursor``."""
+
+    items: list[dict[str, Any]]
+    keys: list[str]
+
+
+def contact_view(crm: CRM, tenant_id: UUID, row: dict[str, Any]) -> dict[str, Any] | None:
+    """A contacts_view row opened; ``None`` if the subject was erased after it was read."""
+    try:
+        opened = crm.sealer.open_fields(tenant_id, UUID(row["id"]), sealed_fields(row))
+    except KeyDestroyed:
+        return None
+    return {
+        "id": row["id"],
+        "version": row["version"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        **{field: opened.get(field) for field in PERSONAL_FIELDS},
+    }
+
+
+def contact_page(crm: CRM, tenant_id: UUID, rows: list[dict[str, Any]], limit: int) -> Page:
+    """The first ``limit`` rows opened (erased ones left out), and every row's id."""
+    views = [view for row in rows[:limit] if (view := contact_view(crm, tenant_id, row))]
+    return Page(views, [row["id"] for row in rows])
 
 
 def _opened(

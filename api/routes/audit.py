@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
 
@@ -16,7 +15,6 @@ from api.problems import ProblemError, responses
 from api.schemas import AuditEvent, AuditPage, ErasureCertificateOut, ScheduledErasureOut
 from domain.user import Role
 from domain.values import parse_time
-from projections.audit import event_type
 from service.audit import (
     ProofError,
     StoreSource,
@@ -25,7 +23,6 @@ from service.audit import (
     prove_inclusion,
     verify_ledger,
 )
-from service.bootstrap import Service
 from service.erasure import certificate_from_row
 from service.replay import contact_state
 
@@ -34,43 +31,6 @@ router = APIRouter(prefix="/v1", tags=["audit"])
 Auditor = Annotated[Principal, Depends(require(Role.AUDITOR))]
 CertificateReader = Annotated[Principal, Depends(require(Role.PRIVACY_OFFICER, Role.AUDITOR))]
 Officer = Annotated[Principal, Depends(require(Role.PRIVACY_OFFICER))]
-
-# Event attributes that are never shown: credentials, and fields the envelope already gives.
-_HIDDEN = {
-    "originator_id",
-    "originator_version",
-    "timestamp",
-    "originator_topic",
-    "sealed",
-    "token_hash",
-    "password_hash",
-    "actor",
-    "tenant_id",
-}
-
-
-def _audit_event(
-    service: Service, tenant_id: UUID, position: int, event: Any, erased: dict[UUID, bool]
-) -> AuditEvent:
-    sealed: dict[str, str] = getattr(event, "sealed", {}) or {}
-    personal: dict[str, str] = {}
-    if sealed:
-        # Consents, activities, links and shares seal their values under the contact's key.
-        subject = event.subject()
-        if subject not in erased:
-            erased[subject] = service.keystore.is_erased(tenant_id, subject)
-        marker = "erased" if erased[subject] else "sealed"
-        personal = {field: marker for field in sealed}
-    return AuditEvent(
-        position=position,
-        type=event_type(event),
-        aggregate_id=str(event.originator_id),
-        version=event.originator_version,
-        occurred_at=event.timestamp,
-        actor=event.actor,
-        data={k: v for k, v in vars(event).items() if k not in _HIDDEN},
-        personal=personal,
-    )
 
 
 @router.get("/audit/events", response_model=AuditPage, responses=responses(401, 403, 404, 422))
@@ -89,30 +49,15 @@ def audit_events(
         if not (resume.isascii() and resume.isdigit()) or len(resume) > 18:
             raise ProblemError(422, "invalid-cursor", "Invalid cursor", "the cursor is not valid")
         after = max(after, int(resume))
-    sql = "SELECT position FROM audit_timeline WHERE tenant_id = :tenant AND position > :after"
-    params: dict[str, Any] = {"tenant": str(caller.tenant_id), "after": after}
-    if contact_id is not None:
-        sql += " AND subject_id = :subject"
-        params["subject"] = str(parse_id(contact_id))
-    if as_of is not None:
-        sql += " AND occurred_at <= :as_of"
-        params["as_of"] = parse_time(as_of, "as_of").isoformat()  # stored times are UTC
-    rows = service.read_models.query(f"{sql} ORDER BY position LIMIT {limit + 1}", params)
-    page = [int(r["position"]) for r in rows[:limit]]
-    items: list[AuditEvent] = []
-    if page:
-        wanted = set(page)
-        notifications = service.crm.recorder.select_notifications(
-            start=page[0], stop=page[-1], limit=page[-1] - page[0] + 1
-        )
-        erased: dict[UUID, bool] = {}
-        for n in notifications:
-            if n.id in wanted:
-                event = service.crm.mapper.to_domain_event(n)
-                items.append(_audit_event(service, caller.tenant_id, n.id, event, erased))
-    return AuditPage(
-        items=items, next_cursor=next_cursor([str(r["position"]) for r in rows], limit)
+    page = service.timeline.events(
+        caller.tenant_id,
+        subject_id=None if contact_id is None else parse_id(contact_id),
+        after=after,
+        as_of=None if as_of is None else parse_time(as_of, "as_of"),
+        limit=limit,
     )
+    items = [AuditEvent.model_validate(item) for item in page.items]
+    return AuditPage(items=items, next_cursor=next_cursor(page.keys, limit))
 
 
 @router.get(
@@ -191,15 +136,6 @@ def audit_latest_checkpoint(
     return checkpoint
 
 
-def _own_position(service: Service, tenant_id: UUID, position: int) -> None:
-    rows = service.read_models.query(
-        "SELECT position FROM audit_timeline WHERE position = :p AND tenant_id = :t",
-        {"p": position, "t": str(tenant_id)},
-    )
-    if not rows:
-        raise ProblemError(404, "not-found", "Not found", "no event of yours at that position")
-
-
 def _proof_problem(exc: ProofError) -> ProblemError:
     return ProblemError(422, "invalid-proof-request", "Invalid proof request", str(exc))
 
@@ -213,14 +149,12 @@ def audit_inclusion_proof(
     size: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict[str, Any]:
     """Merkle audit path of the event at ``position`` in the tree of ``size`` entries."""
-    _own_position(service, caller.tenant_id, position)
+    service.timeline.require_own(caller.tenant_id, position)
     set_etag(response, IMMUTABLE_VERSION)  # a proof between fixed sizes never changes
     try:
         return prove_inclusion(service.crm.ledger_recorder, position, size)
     except ProofError as exc:
-        raise ProblemError(
-            422, "invalid-proof-request", "Invalid proof request", str(exc)
-        ) from None
+        raise _proof_problem(exc) from None
 
 
 @router.get("/audit/proofs/consistency", responses=responses(401, 403, 422))
@@ -236,6 +170,4 @@ def audit_consistency_proof(
     try:
         return prove_consistency(service.crm.ledger_recorder, first, second)
     except ProofError as exc:
-        raise ProblemError(
-            422, "invalid-proof-request", "Invalid proof request", str(exc)
-        ) from None
+        raise _proof_problem(exc) from None

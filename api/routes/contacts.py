@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated, Any
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
@@ -23,12 +22,8 @@ from api.schemas import (
     ErasureIn,
     ScheduledErasureOut,
 )
-from crypto.errors import KeyDestroyed
 from domain.contact import PERSONAL_FIELDS, Contact
 from domain.user import Role
-from domain.values import normalise_email, normalise_phone
-from projections.contacts import parse_cell
-from service.bootstrap import Service
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 
@@ -99,22 +94,6 @@ def update_contact(
     return _out(contact, service.crm.open_contact(contact))
 
 
-def contact_from_row(service: Service, tenant_id: UUID, row: dict[str, Any]) -> ContactOut | None:
-    """A contacts_view row opened for the caller; ``None`` if it was erased meanwhile."""
-    cells = {f: parse_cell(row[f"f_{f}"]) for f in PERSONAL_FIELDS if row[f"f_{f}"]}
-    try:
-        opened = service.crm.sealer.open_fields(tenant_id, UUID(row["id"]), cells)
-    except KeyDestroyed:
-        return None  # erased after this page was read
-    return ContactOut(
-        id=row["id"],
-        version=row["version"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        **{field: opened.get(field) for field in PERSONAL_FIELDS},
-    )
-
-
 @router.get("", response_model=ContactPage, responses=responses(401, 403, 422))
 def find_contacts(
     service: ServiceDep,
@@ -125,22 +104,11 @@ def find_contacts(
     cursor: Cursor = None,
 ) -> ContactPage:
     """Exact match on the normalised email and/or phone (blind indexes), or every contact."""
-    sql = "SELECT * FROM contacts_view WHERE tenant_id = :tenant AND erased = 0 AND id > :after"
-    params: dict[str, Any] = {"tenant": str(caller.tenant_id), "after": decode_cursor(cursor) or ""}
-    if email is not None:
-        sql += " AND email_index = :email"
-        params["email"] = service.blind_index.digest(
-            caller.tenant_id, "email", normalise_email(email)
-        )
-    if phone is not None:
-        sql += " AND phone_index = :phone"
-        params["phone"] = service.blind_index.digest(
-            caller.tenant_id, "phone", normalise_phone(phone)
-        )
-    rows = service.read_models.query(f"{sql} ORDER BY id LIMIT {limit + 1}", params)
-    page = rows[:limit]
-    items = [item for row in page if (item := contact_from_row(service, caller.tenant_id, row))]
-    return ContactPage(items=items, next_cursor=next_cursor([r["id"] for r in rows], limit))
+    page = service.contacts.find(
+        caller.tenant_id, email=email, phone=phone, after=decode_cursor(cursor) or "", limit=limit
+    )
+    items = [ContactOut.model_validate(view) for view in page.items]
+    return ContactPage(items=items, next_cursor=next_cursor(page.keys, limit))
 
 
 @router.post(

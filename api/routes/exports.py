@@ -12,9 +12,8 @@ from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cur
 from api.preconditions import set_etag
 from api.privacy_schemas import MarketingPage, SubjectExport
 from api.problems import responses
-from api.routes.contacts import contact_from_row
+from api.schemas import ContactOut
 from domain.user import Role
-from projections.consents import consenting_contacts
 from service.export import subject_export
 
 router = APIRouter(prefix="/v1", tags=["exports"])
@@ -30,11 +29,11 @@ def marketing_export(
 ) -> MarketingPage:
     """Contacts whose consent for marketing is current (granted, not since withdrawn, not
     erased); nobody else is ever in it."""
-    rows = consenting_contacts(
-        service.read_models, caller.tenant_id, MARKETING, decode_cursor(cursor) or "", limit
+    page = service.consents.audience(
+        caller.tenant_id, MARKETING, after=decode_cursor(cursor) or "", limit=limit
     )
-    items = [c for row in rows[:limit] if (c := contact_from_row(service, caller.tenant_id, row))]
-    return MarketingPage(items=items, next_cursor=next_cursor([r["id"] for r in rows], limit))
+    items = [ContactOut.model_validate(view) for view in page.items]
+    return MarketingPage(items=items, next_cursor=next_cursor(page.keys, limit))
 
 
 @router.get(
