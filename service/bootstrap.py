@@ -48,8 +48,8 @@ from service.key_custody import (
 from service.rate_limits import RateLimiter
 from service.requests import SubjectRequests
 from service.settings import Settings, SettingsError
+from sqlstore.sql import SqlDatabase, check_writable, create_private_file, open_database
 from storage.ledger import CheckpointPolicy, LedgerWriter
-from storage.sql import SqlDatabase, check_writable, create_private_file, open_database
 
 log = logging.getLogger("crm.service")
 

@@ -33,13 +33,13 @@ from service.errors import CommitFailed, ConcurrentWrite, Gone, NotFound
 from service.group_commit import GroupCommitter
 from service.service_data import ServiceData
 from service.shares import Shares
+from sqlstore.sql import is_unique_violation
 from storage.ledger import (
     LedgerRecorder,
     LedgerWriter,
     PostgresLedgerRecorder,
     SQLiteLedgerRecorder,
 )
-from storage.sql import is_unique_violation
 from storage.transcoder import OrjsonTranscoder
 
 log = logging.getLogger("crm.store")

@@ -19,7 +19,7 @@ from domain.errors import ErasurePending
 from service.bootstrap import Service, bootstrap
 from service.errors import Gone
 from service.settings import Settings
-from storage.sql import SqlDatabase, open_database
+from sqlstore.sql import SqlDatabase, open_database
 from tests.clock import ManualClock
 from tests.conftest import random_key
 from tests.harness import PostgresServer
