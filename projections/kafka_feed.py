@@ -21,10 +21,10 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from projections.kafka_settings import KafkaSettings
 from projections.messages import EventDecoder, EventMessage, MalformedMessage
 from projections.runner import Projection, apply_batch
 from projections.store import ReadModelStore
-from service.settings import KafkaSettings
 
 log = logging.getLogger("crm.projections")
 
