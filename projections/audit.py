@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.tenant import Tenant
-from projections.runner import Projection
+from projections.runner import ReadModelProjection
 from projections.store import Write
 
 SCHEMA = [
@@ -52,7 +52,7 @@ def tenant_of(event: Any) -> str:
     return str(event.tenant_id)
 
 
-class AuditTimelineProjection(Projection):
+class AuditTimelineProjection(ReadModelProjection):
     name = "audit_timeline"
     schema = SCHEMA
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.user import User
-from projections.runner import Projection
+from projections.runner import ReadModelProjection
 from projections.store import Write
 
 SCHEMA = [
@@ -28,7 +28,7 @@ _INSERT = (
 )
 
 
-class PrincipalsProjection(Projection):
+class PrincipalsProjection(ReadModelProjection):
     name = "principals"
     schema = SCHEMA
 

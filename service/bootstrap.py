@@ -28,7 +28,7 @@ from projections.linked_accounts import LinkedAccountsProjection
 from projections.policies import PoliciesProjection
 from projections.principals import PrincipalsProjection
 from projections.requests import RequestsProjection
-from projections.runner import Projection, ProjectionRunner
+from projections.runner import ReadModelProjection, ReadModelRunner
 from projections.shares import SharesProjection
 from projections.store import PostgresReadModels, ReadModelStore, SQLiteReadModels
 from projections.users import UsersProjection
@@ -63,7 +63,7 @@ class ReadSide:
     keystore_db: SqlDatabase
     sealer: SubjectSealer
     blind_index: BlindIndex
-    projections: list[Projection]
+    projections: list[ReadModelProjection]
     read_models: ReadModelStore
 
     def close(self) -> None:
@@ -94,7 +94,7 @@ class Service:
     keystore: SqlKeystore
     keystore_db: SqlDatabase
     read_models: ReadModelStore
-    runner: ProjectionRunner
+    runner: ReadModelRunner
     erasures: Erasures
     requests: SubjectRequests
     signer: Signer
@@ -276,7 +276,7 @@ def read_side(settings: Settings, deployment: Deployment = EXISTING) -> ReadSide
     blind_index = BlindIndex(
         deployment.key("CRM_INDEX_KEY", settings.index_key, settings.index_key_file)
     )
-    projections: list[Projection] = [
+    projections: list[ReadModelProjection] = [
         PrincipalsProjection(),
         UsersProjection(sealer, blind_index),
         ContactsProjection(sealer, blind_index),
@@ -348,7 +348,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         keystore=side.keystore,
         keystore_db=side.keystore_db,
         read_models=side.read_models,
-        runner=ProjectionRunner(
+        runner=ReadModelRunner(
             crm, side.read_models, side.projections, batch_size=settings.projections.batch_size
         ),
         erasures=erasures,
