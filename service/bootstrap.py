@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -45,6 +44,7 @@ from service.key_custody import (
     probe,
     unusable,
 )
+from service.metrics import ServiceMetrics
 from service.rate_limits import RateLimiter
 from service.requests import SubjectRequests
 from service.settings import Settings, SettingsError
@@ -74,18 +74,6 @@ class ReadSide:
 
 
 @dataclass
-class ReadYourWrites:
-    """Counts answers given before the read models reached the command's position."""
-
-    timeouts: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def timed_out(self) -> None:
-        with self._lock:
-            self.timeouts += 1
-
-
-@dataclass
 class Service:
     """Everything a process needs, built once."""
 
@@ -104,7 +92,7 @@ class Service:
     edge_db: SqlDatabase
     idempotency: IdempotencyStore
     rate_limiter: RateLimiter
-    read_your_writes_stats: ReadYourWrites = field(default_factory=ReadYourWrites)
+    metrics: ServiceMetrics
 
     def read_your_writes(self, position: int) -> bool:
         """Make the read models reflect the log up to ``position`` before answering.
@@ -122,7 +110,7 @@ class Service:
         while min(self.runner.positions().values(), default=position) < position:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                self.read_your_writes_stats.timed_out()
+                self.metrics.read_your_writes_timeouts.inc()
                 log.warning("read models behind the command", extra={"position": position})
                 return False
             time.sleep(min(pause, remaining))
@@ -308,6 +296,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         )
     )
     ledger = LedgerWriter(ledger_signer, CheckpointPolicy(settings.checkpoint_every_events))
+    metrics = ServiceMetrics()
     crm = CRM(
         event_store_env(settings.database_url),
         side.sealer,
@@ -315,6 +304,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         ledger,
         group_commit=settings.group_commit,
         clock=clock,
+        commit_batch_sizes=metrics.group_commit_batch,
     )
     signer = Signer(
         deployment.key("CRM_SIGNING_KEY", settings.signing_key, settings.signing_key_file)
@@ -342,15 +332,17 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
     rate_limiter = RateLimiter(edge_db, api_secret)
     rate_limiter.create_tables()
     erasures = Erasures(crm, side.keystore, side.read_models, idempotency)
+    runner = ReadModelRunner(
+        crm, side.read_models, side.projections, batch_size=settings.projections.batch_size
+    )
+    metrics.watch(lambda: crm.recorder.max_notification_id() or 0, runner, side.read_models)
     return Service(
         settings=settings,
         crm=crm,
         keystore=side.keystore,
         keystore_db=side.keystore_db,
         read_models=side.read_models,
-        runner=ReadModelRunner(
-            crm, side.read_models, side.projections, batch_size=settings.projections.batch_size
-        ),
+        runner=runner,
         erasures=erasures,
         requests=SubjectRequests(crm, erasures),
         signer=signer,
@@ -360,4 +352,5 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         edge_db=edge_db,
         idempotency=idempotency,
         rate_limiter=rate_limiter,
+        metrics=metrics,
     )

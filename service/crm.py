@@ -30,7 +30,7 @@ from domain.user import Role, User
 from service.consents import Consents
 from service.credentials import hash_password, new_token, token_hash
 from service.errors import CommitFailed, ConcurrentWrite, Gone, NotFound
-from service.group_commit import GroupCommitter
+from service.group_commit import BatchSizes, GroupCommitter
 from service.service_data import ServiceData
 from service.shares import Shares
 from sqlstore.sql import is_unique_violation
@@ -93,13 +93,16 @@ class CRM(Application[UUID]):
         ledger: LedgerWriter,
         group_commit: bool = True,
         clock: Clock = system_clock,
+        commit_batch_sizes: BatchSizes | None = None,
     ) -> None:
         self.sealer = sealer
         self.keystore = keystore
         self.ledger = ledger
         self.clock = clock
         super().__init__(env=dict(env))
-        self.group_committer = GroupCommitter(self.save) if group_commit else None
+        self.group_committer = (
+            GroupCommitter(self.save, batch_sizes=commit_batch_sizes) if group_commit else None
+        )
         self.consents = Consents(self)
         self.service_data = ServiceData(self)
         self.shares = Shares(self)
