@@ -106,13 +106,14 @@ def projections_rebuild(args: argparse.Namespace) -> int:
         chosen = select(service.runner.projections, args.name)
         names = ", ".join(p.name for p in chosen)
         started = time.monotonic()
-        reached = rebuild(
-            service.crm,
-            service.read_models,
-            chosen,
-            batch_size=service.settings.projections.batch_size,
-            progress=ProgressBar(f"rebuilding {names}"),
-        )
+        with ProgressBar(f"rebuilding {names}") as bar:
+            reached = rebuild(
+                service.crm,
+                service.read_models,
+                chosen,
+                batch_size=service.settings.projections.batch_size,
+                progress=bar,
+            )
     elapsed = time.monotonic() - started
     print(f"rebuilt {names} up to position {reached} in {elapsed:.1f}s; swapped in")
     return 0
