@@ -13,6 +13,7 @@ RUN python -m venv /opt/venv
 COPY pyproject.toml constraints.txt README.md ./
 COPY domain domain
 COPY crypto crypto
+COPY sqlstore sqlstore
 COPY storage storage
 COPY projections projections
 COPY service service

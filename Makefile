@@ -42,10 +42,10 @@ typecheck: $(STAMP) ## mypy over the packages
 	$(BIN)/mypy
 
 bench: $(STAMP) ## benchmarks vs the eventsourcing library, full sizes (~15 min; bench/results/)
-	$(BIN)/crm bench
+	$(BIN)/python -m bench
 
 bench-quick: $(STAMP) ## the same with small sizes (under 3 min), for development
-	$(BIN)/crm bench --quick
+	$(BIN)/python -m bench --quick
 
 clean: ## remove the virtualenv and caches (keeps ./var)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

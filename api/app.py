@@ -68,5 +68,9 @@ def create_app(service: Service) -> FastAPI:
     # Added last is outermost: ServiceMiddleware (ids, body bound, headers, logs) wraps
     # IdempotencyMiddleware, which wraps every route.
     app.add_middleware(IdempotencyMiddleware, service=service)
-    app.add_middleware(ServiceMiddleware, max_body_bytes=service.settings.max_body_bytes)
+    app.add_middleware(
+        ServiceMiddleware,
+        max_body_bytes=service.settings.max_body_bytes,
+        latency=service.metrics.http_request_duration,
+    )
     return app

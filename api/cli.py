@@ -9,7 +9,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
 
 import orjson
 
@@ -106,13 +105,14 @@ def projections_rebuild(args: argparse.Namespace) -> int:
         chosen = select(service.runner.projections, args.name)
         names = ", ".join(p.name for p in chosen)
         started = time.monotonic()
-        reached = rebuild(
-            service.crm,
-            service.read_models,
-            chosen,
-            batch_size=service.settings.projections.batch_size,
-            progress=ProgressBar(f"rebuilding {names}"),
-        )
+        with ProgressBar(f"rebuilding {names}") as bar:
+            reached = rebuild(
+                service.crm,
+                service.read_models,
+                chosen,
+                batch_size=service.settings.projections.batch_size,
+                progress=bar,
+            )
     elapsed = time.monotonic() - started
     print(f"rebuilt {names} up to position {reached} in {elapsed:.1f}s; swapped in")
     return 0
@@ -226,23 +226,6 @@ def relay(args: argparse.Namespace) -> int:
     return 0
 
 
-def bench(args: argparse.Namespace) -> int:
-    return run_bench(args.options)
-
-
-def run_bench(options: Sequence[str]) -> int:
-    """The benchmarks (``make bench``): they live beside the code, with the test harness
-    that starts their servers, so they run from a source checkout only."""
-    checkout = Path(__file__).resolve().parent.parent
-    if not (checkout / "bench" / "runner.py").is_file():
-        raise SettingsError("crm bench runs from a source checkout (bench/ and tests/)")
-    if str(checkout) not in sys.path:
-        sys.path.insert(0, str(checkout))
-    from bench.runner import main as run_benchmarks
-
-    return run_benchmarks(options)
-
-
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="crm", description="Privacy-first CRM back end.")
     commands = root.add_subparsers(dest="command", required=True)
@@ -295,24 +278,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", help="the topic (default: CRM_KAFKA_TOPIC or crm.events)")
     p.set_defaults(run=relay)
 
-    p = commands.add_parser(
-        "bench",
-        help="benchmarks against the eventsourcing library (make bench); --quick, --only",
-        add_help=False,
-    )
-    p.add_argument("options", nargs=argparse.REMAINDER, help="see crm bench --help")
-    p.set_defaults(run=bench)
-
     cli_audit.register(commands)
     cli_keys.register(commands)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["bench"]:  # its options (--help included) are the runner's own
-        return run_bench(argv[1:])
-    args = parser().parse_args(argv)
+    args = parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     try:
         code: int = args.run(args)
     except (SettingsError, DomainError, KeyConfigurationError, ValueError) as exc:

@@ -49,11 +49,11 @@ def audit_verify(args: argparse.Namespace) -> int:
             key, source = service.ledger_signer.public_key, "service"
             print(_SERVICE_KEY_NOTE, file=sys.stderr)
         total = service.crm.recorder.max_notification_id() or 0
-        bar = ProgressBar("verifying")
-        verdict = verify_ledger(
-            StoreSource(service.crm.ledger_recorder), key, progress=lambda d: bar(d, total)
-        )
-        bar(total, total)
+        with ProgressBar("verifying") as bar:
+            verdict = verify_ledger(
+                StoreSource(service.crm.ledger_recorder), key, progress=lambda d: bar(d, total)
+            )
+            bar(total, total)
     print_json({**verdict.as_dict(), "trusted_key": _trusted_key(key, source)})
     return 0 if verdict.ok else 1
 

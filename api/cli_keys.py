@@ -42,9 +42,9 @@ def keys_rotate_kek(args: argparse.Namespace) -> int:
             rotator = KekRotator(service.keystore, batch_size=args.batch_size)
             print(f"new KEK {service.keystore.kek.kek_id}; old one retired to {retired.name}")
         total = rotator.stale_count()
-        bar = ProgressBar("re-wrapping")
-        report = rotator.run(progress=lambda done: bar(done, total))
-        bar(total, total)
+        with ProgressBar("re-wrapping", unit="data keys") as bar:
+            report = rotator.run(progress=lambda done: bar(done, total))
+            bar(total, total)
         service.crm.commit(
             KekRotation.completed(
                 from_kek_ids=sorted(report.from_kek_ids),

@@ -1,4 +1,4 @@
-"""ASGI middleware: request ids, access logs, a bound on body size, security headers.
+"""ASGI middleware: request ids, access logs, latency, a bound on body size, security headers.
 
 It is the outermost layer, so it also turns any exception that escaped the app into a
 plain 500 problem (with the headers and request id every response carries) and logs it
@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from fastapi import HTTPException
+from prometheus_client import Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 access_log = logging.getLogger("crm.access")
@@ -27,6 +28,10 @@ SECURITY_HEADERS = [
     (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
 ]
 
+# Any other method (clients may send any token) is counted as "other": one label value
+# per method a client invents would grow the metric without bound.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 
 class BodyTooLarge(HTTPException):
     """The request body went past the configured bound (an HTTP error, so FastAPI lets it by)."""
@@ -36,11 +41,13 @@ class BodyTooLarge(HTTPException):
 
 
 class ServiceMiddleware:
-    """Wraps every request: assigns an id, bounds the body, adds headers, logs the outcome."""
+    """Wraps every request: assigns an id, bounds the body, adds headers, logs the outcome
+    and times it in ``latency`` (by method, route template and status class)."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, latency: Histogram | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.latency = latency
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -109,19 +116,23 @@ class ServiceMiddleware:
 
     def _log(self, scope: Scope, status: int, started: float, request_id: str) -> None:
         state: dict[str, Any] = scope.get("state", {})
-        route = scope.get("route")
+        seconds = time.perf_counter() - started
+        # The route template, not the path: no ids or query values in logs or metrics.
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
         access_log.info(
             "request",
             extra={
                 "request_id": request_id,
                 "method": scope["method"],
-                # The route template, not the path: no ids or query values in logs.
-                "route": getattr(route, "path", None) or "unmatched",
+                "route": route,
                 "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "duration_ms": round(seconds * 1000, 2),
                 "tenant_id": state.get("tenant_id"),
             },
         )
+        if self.latency is not None:
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
+            self.latency.labels(method, route, f"{status // 100}xx").observe(seconds)
 
 
 async def send_problem(

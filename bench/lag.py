@@ -3,7 +3,7 @@
 The projection worker (``crm projections run``, its own process, woken by LISTEN/NOTIFY)
 applies every projection; the API-side inline projections are off, as in a deployment
 with several API processes. One writer sends contact updates through ``CRM`` paced at
-half the rate it reaches unpaced; a sampler reads ``ProjectionRunner.lag()`` (what
+half the rate it reaches unpaced; a sampler reads ``ReadModelRunner.lag()`` (what
 ``/metrics`` exports as ``crm_projection_lag_seconds``: age of the oldest unapplied
 event) every 20 ms. Reported: p99 and max of those samples per run.
 """

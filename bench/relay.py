@@ -16,10 +16,11 @@ from kafka import KafkaAdminClient, KafkaProducer
 
 from bench.common import Measurement, Mode, Results, deployment_env
 from bench.replay import fill
+from projections.kafka_settings import KafkaSettings
 from projections.messages import EventMessage
 from projections.relay import Relay, topic_retained_forever
 from service.bootstrap import Service, bootstrap
-from service.settings import KafkaSettings, Settings
+from service.settings import Settings
 from tests.harness import PostgresServer, start_tansu
 
 

@@ -1,4 +1,4 @@
-"""``make bench`` / ``crm bench``: every scenario against its baseline, in one run.
+"""``make bench`` / ``python -m bench``: every scenario against its baseline, in one run.
 
 Starts a durable PostgreSQL (fsync on) and, for the relay, a Tansu broker; runs the
 scenarios one after another (the machine is small: nothing runs in parallel with them),
@@ -138,7 +138,7 @@ def run(mode: Mode, only: Sequence[str], out_dir: Path) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="crm bench", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="small sizes, under 3 minutes")
     p.add_argument(
         "--only",

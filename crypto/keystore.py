@@ -21,7 +21,7 @@ from crypto import aead
 from crypto.errors import KeyConfigurationError, KeyDestroyed
 from crypto.kek import KeyEncryptionKeyProvider
 from crypto.key_cache import KeyCache
-from storage.sql import SqlDatabase
+from sqlstore.sql import SqlDatabase
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS subject_keys (

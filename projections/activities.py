@@ -12,7 +12,7 @@ from domain.activity import Activity
 from domain.contact import Contact
 from domain.values import utc_text
 from projections.fence import fence, fence_schema, unless_erased
-from projections.runner import Projection
+from projections.runner import ReadModelProjection
 from projections.store import ReadModelStore, Write, sealed_json
 
 SCHEMA = [
@@ -33,7 +33,7 @@ SCHEMA = [
 ]
 
 
-class ActivitiesProjection(Projection):
+class ActivitiesProjection(ReadModelProjection):
     name = "activities"
     schema = SCHEMA
 

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.base import TenantAggregate
-from projections.runner import Projection
+from projections.runner import ReadModelProjection
 from projections.store import ReadModelStore, Write
 
 SCHEMA = [
@@ -50,7 +50,7 @@ def tenant_of(event: Any) -> str:
     return str(event.originator_id)  # the tenant's own events
 
 
-class AuditTimelineProjection(Projection):
+class AuditTimelineProjection(ReadModelProjection):
     name = "audit_timeline"
     schema = SCHEMA
 

@@ -14,7 +14,7 @@ from domain.consent import ConsentRecord
 from domain.contact import Contact
 from domain.values import utc_text
 from projections.fence import fence, fence_schema, unless_erased
-from projections.runner import Projection
+from projections.runner import ReadModelProjection
 from projections.store import ReadModelStore, Write, sealed_json
 
 SCHEMA = [
@@ -56,7 +56,7 @@ _KINDS: dict[type[Any], str] = {
 }
 
 
-class ConsentsProjection(Projection):
+class ConsentsProjection(ReadModelProjection):
     name = "consents"
     schema = SCHEMA
 

@@ -13,7 +13,7 @@ from crypto.blind_index import BlindIndex
 from crypto.errors import KeyDestroyed
 from crypto.sealer import SubjectSealer
 from domain.contact import PERSONAL_FIELDS, Contact
-from projections.runner import Projection
+from projections.runner import ReadModelProjection
 from projections.store import ReadModelStore, Write
 
 INDEXED_FIELDS = ("email", "phone")
@@ -42,7 +42,7 @@ def parse_cell(cell: str) -> tuple[int, str]:
     return int(version), token
 
 
-class ContactsProjection(Projection):
+class ContactsProjection(ReadModelProjection):
     name = "contacts"
     schema = SCHEMA
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.contact import Contact
-from projections.runner import Projection
+from projections.runner import ReadModelProjection
 from projections.store import Write
 
 SCHEMA = [
@@ -26,7 +26,7 @@ SCHEMA = [
 ]
 
 
-class ErasuresProjection(Projection):
+class ErasuresProjection(ReadModelProjection):
     name = "erasures"
     schema = SCHEMA
 

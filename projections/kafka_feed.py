@@ -21,10 +21,10 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from projections.kafka_settings import KafkaSettings
 from projections.messages import EventDecoder, EventMessage, MalformedMessage
-from projections.runner import Projection, apply_batch
+from projections.runner import ReadModelProjection, apply_batch
 from projections.store import ReadModelStore
-from service.settings import KafkaSettings
 
 log = logging.getLogger("crm.projections")
 
@@ -35,7 +35,7 @@ class KafkaFeed:
     def __init__(
         self,
         store: ReadModelStore,
-        projections: Sequence[Projection],
+        projections: Sequence[ReadModelProjection],
         settings: KafkaSettings,
         *,
         max_records: int = 500,

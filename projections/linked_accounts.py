@@ -9,7 +9,7 @@ from domain.contact import Contact
 from domain.linked_account import LinkedAccount
 from domain.values import utc_text
 from projections.fence import fence, fence_schema, unless_erased
-from projections.runner import Projection
+from projections.runner import ReadModelProjection
 from projections.store import ReadModelStore, Write, sealed_json
 
 SCHEMA = [
@@ -33,7 +33,7 @@ SCHEMA = [
 ]
 
 
-class LinkedAccountsProjection(Projection):
+class LinkedAccountsProjection(ReadModelProjection):
     name = "linked_accounts"
     schema = SCHEMA
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from domain.policy import PrivacyPolicy
 from domain.values import utc_text
-from projections.runner import Projection
+from projections.runner import ReadModelProjection
 from projections.store import ReadModelStore, Write
 
 SCHEMA = [
@@ -26,7 +26,7 @@ SCHEMA = [
 ]
 
 
-class PoliciesProjection(Projection):
+class PoliciesProjection(ReadModelProjection):
     name = "policies"
     schema = SCHEMA
 

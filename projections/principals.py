@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from domain.user import User
-from projections.runner import Projection
+from projections.runner import ReadModelProjection
 from projections.store import ReadModelStore, Write
 
 SCHEMA = [
@@ -37,7 +37,7 @@ def principal_row(store: ReadModelStore, token_hash: str) -> dict[str, Any] | No
     return rows[0] if rows else None
 
 
-class PrincipalsProjection(Projection):
+class PrincipalsProjection(ReadModelProjection):
     name = "principals"
     schema = SCHEMA
 

@@ -18,7 +18,7 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.persistence import OperationalError
 
-from projections.runner import Projection, ProjectionRunner
+from projections.runner import ReadModelProjection, ReadModelRunner
 from projections.store import ReadModelStore, Swap, Write
 
 log = logging.getLogger("crm.projections")
@@ -29,10 +29,10 @@ SWAP_ATTEMPTS = 5
 RebuildProgress = Callable[[int, int], None]
 
 
-class RebuildingProjection(Projection):
+class RebuildingProjection(ReadModelProjection):
     """A live projection writing into renamed tables, tracked as ``<name>__rebuild``."""
 
-    def __init__(self, live: Projection, suffix: str = REBUILD_SUFFIX) -> None:
+    def __init__(self, live: ReadModelProjection, suffix: str = REBUILD_SUFFIX) -> None:
         self.live = live
         self.suffix = suffix
         self.name = live.name + suffix
@@ -62,7 +62,9 @@ class RebuildingProjection(Projection):
         )
 
 
-def select(projections: Sequence[Projection], name: str | None) -> list[Projection]:
+def select(
+    projections: Sequence[ReadModelProjection], name: str | None
+) -> list[ReadModelProjection]:
     """All projections, or the one called ``name`` (a ValueError names the known ones)."""
     if name is None:
         return list(projections)
@@ -76,7 +78,7 @@ def select(projections: Sequence[Projection], name: str | None) -> list[Projecti
 def rebuild(
     app: Application[Any],
     store: ReadModelStore,
-    projections: Sequence[Projection],
+    projections: Sequence[ReadModelProjection],
     *,
     batch_size: int = 500,
     progress: RebuildProgress | None = None,
@@ -87,7 +89,7 @@ def rebuild(
     for projection in rebuilding:
         store.discard(projection.tables, projection.name)  # what an interrupted run left
         store.create_tables(projection.schema)
-    runner = ProjectionRunner(app, store, rebuilding, batch_size=batch_size)
+    runner = ReadModelRunner(app, store, rebuilding, batch_size=batch_size)
     target = runner.head()
 
     def report(reached: int) -> None:

@@ -21,9 +21,9 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from projections.kafka_settings import KafkaSettings
 from projections.messages import EventMessage
 from projections.store import ReadModelStore, StaleBatch
-from service.settings import KafkaSettings
 
 log = logging.getLogger("crm.relay")
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from domain.request import OPEN_STATUSES, SubjectRequest
 from domain.values import utc_text
-from projections.runner import Projection
+from projections.runner import ReadModelProjection
 from projections.store import ReadModelStore, Write
 
 SCHEMA = [
@@ -39,7 +39,7 @@ _STATUS = {
 }
 
 
-class RequestsProjection(Projection):
+class RequestsProjection(ReadModelProjection):
     name = "requests"
     schema = SCHEMA
 

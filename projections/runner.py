@@ -1,10 +1,24 @@
-"""The projection runner: reads the notification log once per batch, feeds every projection.
+"""The read-model runner: reads the notification log once per batch, feeds every projection.
 
 Each projection keeps its own tracking position, so one can be rebuilt (or lag) without
 the others. ``catch_up`` is safe to call from several threads and processes at once: each
 batch commits with a compare-and-set of its projection's position, so an event is applied
 exactly once whoever gets there first. Events can also arrive from elsewhere (the Kafka
 topic): :func:`apply_batch` is the one place either source applies a batch.
+
+Why not the library's ``eventsourcing.projection.ProjectionRunner`` (and its
+``Projection``; the names here differ so the two are never confused in an import):
+
+- it constructs its own application from a class and environment variables, where the
+  service has one ``CRM`` built by the bootstrap (its sealer, ledger recorders, clock);
+- it runs one projection per runner, each with its own subscription to the log and its
+  own thread, where this reads each batch once for all eleven read models and commits
+  them in one transaction;
+- its projection gets one event at a time and tracks one position per upstream
+  application, where read-your-writes needs ``catch_up`` called synchronously after a
+  command, rebuilds need shadow tables and their own tracking names, and the Kafka feed
+  needs a position per partition (:func:`apply_batch`);
+- it offers no lag (in events or seconds) for ``/readyz`` and ``/metrics``.
 """
 
 from __future__ import annotations
@@ -33,7 +47,7 @@ _CREATE_INDEX = re.compile(
 Progress = Callable[[int], None]
 
 
-class Projection(ABC):
+class ReadModelProjection(ABC):
     """Turns one stored event into read-model writes. Pure: no I/O of its own.
 
     ``schema`` creates the projection's tables and indexes; a rebuild creates them again
@@ -68,14 +82,14 @@ class Lag:
     seconds: float
 
 
-class ProjectionRunner:
+class ReadModelRunner:
     """Applies the log to a set of projections, exactly once each."""
 
     def __init__(
         self,
         app: Application[Any],
         store: ReadModelStore,
-        projections: Sequence[Projection],
+        projections: Sequence[ReadModelProjection],
         batch_size: int = 500,
     ) -> None:
         self.app = app
@@ -159,7 +173,7 @@ class ProjectionRunner:
 
 
 def pending_writes(
-    projection: Projection, position: int, events: Sequence[tuple[int, Any]]
+    projection: ReadModelProjection, position: int, events: Sequence[tuple[int, Any]]
 ) -> tuple[int, list[Write]]:
     """The writes for the events after ``position`` (skipping repeats, as a redelivered
     Kafka partition has), and the position they reach."""
@@ -175,7 +189,7 @@ def pending_writes(
 
 def apply_batch(
     store: ReadModelStore,
-    projection: Projection,
+    projection: ReadModelProjection,
     tracking_name: str,
     position: int,
     events: Sequence[tuple[int, Any]],

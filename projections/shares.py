@@ -16,7 +16,7 @@ from domain.contact import Contact
 from domain.share import DataShare
 from domain.values import utc_text
 from projections.fence import erased_flag, fence, fence_schema, unless_erased
-from projections.runner import Projection
+from projections.runner import ReadModelProjection
 from projections.store import ReadModelStore, Write, sealed_json
 
 SCHEMA = [
@@ -75,7 +75,7 @@ def _detail(event: Any) -> dict[str, Any]:
     return {}
 
 
-class SharesProjection(Projection):
+class SharesProjection(ReadModelProjection):
     name = "shares"
     schema = SCHEMA
 

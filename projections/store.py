@@ -27,7 +27,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.sql import SQL, Identifier, Literal
 
-from storage.sql import to_pyformat
+from sqlstore.sql import to_pyformat
 
 Write = tuple[str, Mapping[str, Any]]
 Batch = tuple[Tracking, Sequence[Write], int]  # (position reached, writes, position before)

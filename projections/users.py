@@ -13,7 +13,7 @@ from crypto.blind_index import BlindIndex
 from crypto.errors import KeyDestroyed
 from crypto.sealer import SubjectSealer
 from domain.user import User
-from projections.runner import Projection
+from projections.runner import ReadModelProjection
 from projections.store import Write
 
 EMAIL_INDEX_KIND = "user-email"
@@ -30,7 +30,7 @@ SCHEMA = [
 ]
 
 
-class UsersProjection(Projection):
+class UsersProjection(ReadModelProjection):
     name = "users"
     schema = SCHEMA
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import logging
 import secrets
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import unquote, urlparse
@@ -29,7 +28,7 @@ from projections.linked_accounts import LinkedAccountsProjection
 from projections.policies import PoliciesProjection
 from projections.principals import PrincipalsProjection
 from projections.requests import RequestsProjection
-from projections.runner import Projection, ProjectionRunner
+from projections.runner import ReadModelProjection, ReadModelRunner
 from projections.shares import SharesProjection
 from projections.store import PostgresReadModels, ReadModelStore, SQLiteReadModels
 from projections.users import UsersProjection
@@ -48,6 +47,7 @@ from service.key_custody import (
     probe,
     unusable,
 )
+from service.metrics import ServiceMetrics
 from service.rate_limits import RateLimiter
 from service.requests import SubjectRequests
 from service.service_data import ServiceData
@@ -55,8 +55,8 @@ from service.settings import Settings, SettingsError
 from service.shares import Shares
 from service.tenants import Tenants
 from service.timeline import Timeline
+from sqlstore.sql import SqlDatabase, check_writable, create_private_file, open_database
 from storage.ledger import CheckpointPolicy, LedgerWriter
-from storage.sql import SqlDatabase, check_writable, create_private_file, open_database
 
 log = logging.getLogger("crm.service")
 T = TypeVar("T")
@@ -71,7 +71,7 @@ class ReadSide:
     keystore_db: SqlDatabase
     sealer: SubjectSealer
     blind_index: BlindIndex
-    projections: list[Projection]
+    projections: list[ReadModelProjection]
     read_models: ReadModelStore
 
     def close(self) -> None:
@@ -79,18 +79,6 @@ class ReadSide:
         close = getattr(getattr(self.read_models, "datastore", None), "close", None)
         if close is not None:
             close()
-
-
-@dataclass
-class ReadYourWrites:
-    """Counts answers given before the read models reached the command's position."""
-
-    timeouts: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def timed_out(self) -> None:
-        with self._lock:
-            self.timeouts += 1
 
 
 @dataclass
@@ -102,7 +90,7 @@ class Service:
     keystore: SqlKeystore
     keystore_db: SqlDatabase
     read_models: ReadModelStore
-    runner: ProjectionRunner
+    runner: ReadModelRunner
     tenants: Tenants
     contacts: Contacts
     consents: Consents
@@ -118,7 +106,7 @@ class Service:
     edge_db: SqlDatabase
     idempotency: IdempotencyStore
     rate_limiter: RateLimiter
-    read_your_writes_stats: ReadYourWrites = field(default_factory=ReadYourWrites)
+    metrics: ServiceMetrics
 
     def read_your_writes(self, position: int) -> bool:
         """Make the read models reflect the log up to ``position`` before answering.
@@ -136,7 +124,7 @@ class Service:
         while min(self.runner.positions().values(), default=position) < position:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                self.read_your_writes_stats.timed_out()
+                self.metrics.read_your_writes_timeouts.inc()
                 log.warning("read models behind the command", extra={"position": position})
                 return False
             time.sleep(min(pause, remaining))
@@ -290,7 +278,7 @@ def read_side(settings: Settings, deployment: Deployment = EXISTING) -> ReadSide
     blind_index = BlindIndex(
         deployment.key("CRM_INDEX_KEY", settings.index_key, settings.index_key_file)
     )
-    projections: list[Projection] = [
+    projections: list[ReadModelProjection] = [
         PrincipalsProjection(),
         UsersProjection(sealer, blind_index),
         ContactsProjection(sealer, blind_index),
@@ -322,6 +310,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         )
     )
     ledger = LedgerWriter(ledger_signer, CheckpointPolicy(settings.checkpoint_every_events))
+    metrics = ServiceMetrics()
     crm = CRM(
         event_store_env(settings.database_url),
         side.sealer,
@@ -329,6 +318,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         ledger,
         group_commit=settings.group_commit,
         clock=clock,
+        commit_batch_sizes=metrics.group_commit_batch,
     )
     signer = Signer(
         deployment.key("CRM_SIGNING_KEY", settings.signing_key, settings.signing_key_file)
@@ -356,6 +346,10 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
     rate_limiter = RateLimiter(edge_db, api_secret)
     rate_limiter.create_tables()
     erasures = Erasures(crm, side.keystore, side.read_models, idempotency)
+    runner = ReadModelRunner(
+        crm, side.read_models, side.projections, batch_size=settings.projections.batch_size
+    )
+    metrics.watch(lambda: crm.recorder.max_notification_id() or 0, runner, side.read_models)
     consents = Consents(crm, side.read_models)
     return Service(
         settings=settings,
@@ -363,9 +357,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         keystore=side.keystore,
         keystore_db=side.keystore_db,
         read_models=side.read_models,
-        runner=ProjectionRunner(
-            crm, side.read_models, side.projections, batch_size=settings.projections.batch_size
-        ),
+        runner=runner,
         tenants=Tenants(crm),
         contacts=Contacts(crm, side.read_models, side.blind_index),
         consents=consents,
@@ -381,4 +373,5 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         edge_db=edge_db,
         idempotency=idempotency,
         rate_limiter=rate_limiter,
+        metrics=metrics,
     )

@@ -34,14 +34,14 @@ from domain.keys import SubjectKey, subject_key_id
 from domain.sealing import field_label
 from domain.tenant import Tenant
 from service.errors import CommitFailed, ConcurrentWrite, NotFound
-from service.group_commit import GroupCommitter
+from service.group_commit import BatchSizes, GroupCommitter
+from sqlstore.sql import is_unique_violation
 from storage.ledger import (
     LedgerRecorder,
     LedgerWriter,
     PostgresLedgerRecorder,
     SQLiteLedgerRecorder,
 )
-from storage.sql import is_unique_violation
 from storage.transcoder import OrjsonTranscoder
 
 log = logging.getLogger("crm.store")
@@ -107,13 +107,16 @@ class CRM(Application[UUID]):
         ledger: LedgerWriter,
         group_commit: bool = True,
         clock: Clock = system_clock,
+        commit_batch_sizes: BatchSizes | None = None,
     ) -> None:
         self.sealer = sealer
         self.keystore = keystore
         self.ledger = ledger
         self.clock = clock
         super().__init__(env=dict(env))
-        self.group_committer = GroupCommitter(self.save) if group_commit else None
+        self.group_committer = (
+            GroupCommitter(self.save, batch_sizes=commit_batch_sizes) if group_commit else None
+        )
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         """Configuration comes only from :mod:`service.settings`, never from os.environ.

@@ -5,6 +5,10 @@ together, so under load N commands cost one lock and one flush instead of N. If 
 transaction fails on a conflict, the batch is retried one command at a time, so a command
 that lost a race fails alone and its neighbours commit. Nothing waits for a batch to fill:
 with one client, each command is its own batch.
+
+Each batch's size (commands in the shared transaction, not events) goes to an optional
+observer, the ``crm_group_commit_batch_commands`` histogram of ``/metrics``: how much
+sharing the load really produces is what tells whether group commit pays.
 """
 
 from __future__ import annotations
@@ -15,13 +19,19 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from eventsourcing.persistence import IntegrityError, Recording
 
 log = logging.getLogger("crm.group_commit")
 
 Save = Callable[..., list[Recording[Any]]]
+
+
+class BatchSizes(Protocol):
+    """Where batch sizes go (a ``prometheus_client`` histogram is one)."""
+
+    def observe(self, amount: float) -> None: ...
 
 
 @dataclass
@@ -31,9 +41,12 @@ class _Command:
 
 
 class GroupCommitter:
-    def __init__(self, save: Save, max_batch: int = 256) -> None:
+    def __init__(
+        self, save: Save, max_batch: int = 256, batch_sizes: BatchSizes | None = None
+    ) -> None:
         self._save = save
         self._max_batch = max_batch
+        self._batch_sizes = batch_sizes
         self._queue: queue.SimpleQueue[_Command | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
         self._started = False
@@ -78,6 +91,8 @@ class GroupCommitter:
             self._commit(batch)
 
     def _commit(self, batch: list[_Command]) -> None:
+        if self._batch_sizes is not None:
+            self._batch_sizes.observe(len(batch))
         if len(batch) == 1:
             self._commit_alone(batch[0])
             return

@@ -33,7 +33,7 @@ import orjson
 
 from crypto import aead
 from crypto.derive import derive_key
-from storage.sql import SqlCursor, SqlDatabase
+from sqlstore.sql import SqlCursor, SqlDatabase
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS idempotency_keys (

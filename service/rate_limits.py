@@ -13,7 +13,7 @@ import math
 import time
 
 from crypto.derive import derive_key
-from storage.sql import SqlDatabase
+from sqlstore.sql import SqlDatabase
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS rate_limit_windows (

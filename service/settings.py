@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from projections.kafka_settings import KafkaSettings
+
 N = TypeVar("N", int, float)
 
 DEFAULT_DATA_DIR = "./var"
@@ -73,47 +75,6 @@ class ProjectionSettings:
             poll_interval=_seconds(env, "CRM_POLL_INTERVAL", 0.5),
             heartbeat_file=Path(heartbeat) if heartbeat else None,
         )
-
-
-@dataclass(frozen=True)
-class KafkaSettings:
-    """Where the relay publishes and the Kafka-fed projections consume."""
-
-    bootstrap: str | None = None
-    topic: str = "crm.events"
-    partitions: int = 6
-    replication: int = 1
-    group: str = "crm-projections"
-    max_poll_interval_ms: int = 300_000
-    session_timeout_ms: int = 45_000
-    security_protocol: str = "PLAINTEXT"
-    ssl_cafile: str | None = None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> KafkaSettings:
-        return cls(
-            bootstrap=env.get("CRM_KAFKA_BOOTSTRAP") or None,
-            topic=env.get("CRM_KAFKA_TOPIC", "crm.events"),
-            partitions=_int(env, "CRM_KAFKA_PARTITIONS", 6, minimum=1),
-            replication=_int(env, "CRM_KAFKA_REPLICATION", 1, minimum=1),
-            group=env.get("CRM_KAFKA_GROUP", "crm-projections"),
-            max_poll_interval_ms=_int(env, "CRM_KAFKA_MAX_POLL_INTERVAL_MS", 300_000, minimum=1),
-            session_timeout_ms=_int(env, "CRM_KAFKA_SESSION_TIMEOUT_MS", 45_000, minimum=3),
-            security_protocol=env.get("CRM_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper(),
-            ssl_cafile=env.get("CRM_KAFKA_SSL_CAFILE") or None,
-        )
-
-    def client_options(self) -> dict[str, object]:
-        """Connection options shared by the producer, consumer and admin clients."""
-        if self.bootstrap is None:
-            raise SettingsError("CRM_KAFKA_BOOTSTRAP is not set")
-        options: dict[str, object] = {
-            "bootstrap_servers": self.bootstrap.split(","),
-            "security_protocol": self.security_protocol,
-        }
-        if self.ssl_cafile:
-            options["ssl_cafile"] = self.ssl_cafile
-        return options
 
 
 @dataclass(frozen=True)
@@ -185,7 +146,7 @@ class Settings:
             log_level=env.get("CRM_LOG_LEVEL", "INFO").upper(),
             read_models_url=env.get("CRM_READ_MODELS_URL") or None,
             projections=ProjectionSettings.from_env(env),
-            kafka=KafkaSettings.from_env(env),
+            kafka=_kafka_settings(env),
             api_secret=env.get("CRM_API_SECRET") or None,
             api_secret_file=Path(env.get("CRM_API_SECRET_FILE", str(data_dir / "api.key"))),
             idempotency_ttl_seconds=_number(env, "CRM_IDEMPOTENCY_TTL_SECONDS", "86400", int),
@@ -193,6 +154,22 @@ class Settings:
             auth_rate_per_ip=_number(env, "CRM_AUTH_RATE_PER_IP", "20", int),
             auth_rate_per_tenant=_number(env, "CRM_AUTH_RATE_PER_TENANT", "100", int),
         )
+
+
+def _kafka_settings(env: Mapping[str, str]) -> KafkaSettings:
+    """``CRM_KAFKA_*``: the class lives in ``projections/`` beside the relay and the feed
+    that use it; reading the environment stays here, with the rest of the configuration."""
+    return KafkaSettings(
+        bootstrap=env.get("CRM_KAFKA_BOOTSTRAP") or None,
+        topic=env.get("CRM_KAFKA_TOPIC", "crm.events"),
+        partitions=_int(env, "CRM_KAFKA_PARTITIONS", 6, minimum=1),
+        replication=_int(env, "CRM_KAFKA_REPLICATION", 1, minimum=1),
+        group=env.get("CRM_KAFKA_GROUP", "crm-projections"),
+        max_poll_interval_ms=_int(env, "CRM_KAFKA_MAX_POLL_INTERVAL_MS", 300_000, minimum=1),
+        session_timeout_ms=_int(env, "CRM_KAFKA_SESSION_TIMEOUT_MS", 45_000, minimum=3),
+        security_protocol=env.get("CRM_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper(),
+        ssl_cafile=env.get("CRM_KAFKA_SSL_CAFILE") or None,
+    )
 
 
 def _checkpoint_max_delay(env: Mapping[str, str]) -> float:

@@ -37,7 +37,7 @@ from psycopg.sql import SQL
 from crypto.ledger import GENESIS, SignedTreeHead, TreeHead, chain_hash, event_hash
 from crypto.merkle import Frontier, leaf_hash
 from crypto.signing import Signer
-from storage.sql import SqlCursor
+from sqlstore.sql import SqlCursor
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS ledger_entries (

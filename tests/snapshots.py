@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from projections.runner import Projection
+from projections.runner import ReadModelProjection
 from projections.store import ReadModelStore
 from service.bootstrap import Service
 
@@ -23,7 +23,7 @@ PERSONAL = {
 }
 
 
-def snapshot(store: ReadModelStore, projections: Sequence[Projection]) -> Snapshot:
+def snapshot(store: ReadModelStore, projections: Sequence[ReadModelProjection]) -> Snapshot:
     """Every row of every read-model table, in a canonical order."""
     tables: Snapshot = {}
     for projection in projections:

@@ -5,17 +5,16 @@ from __future__ import annotations
 import logging
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from api.deps import ServiceDep
 from api.problems import problem, responses
 from projections.runner import Lag
 from service.bootstrap import Service
+from service.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger("crm.api")
-
-RELAY_PREFIX = "relay@"
 
 
 @router.get("/healthz")
@@ -60,50 +59,9 @@ def readyz(service: ServiceDep) -> JSONResponse:
     return JSONResponse({"status": "ready", "head": head, "projections": positions})
 
 
-def _gauge(name: str, help_text: str, samples: list[tuple[str, float]]) -> list[str]:
-    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} gauge"]
-    lines += [f"{name}{labels} {value:g}" for labels, value in samples]
-    return lines
-
-
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics(service: ServiceDep) -> str:
+def metrics(service: ServiceDep) -> Response:
     """Prometheus text format: the log head, each projection's position and lag (events,
-    seconds), the relay's lag, and answers given before the read models caught up."""
-    head = service.crm.recorder.max_notification_id() or 0
-    lag = service.runner.lag()
-    positions = service.runner.positions()
-    relays = {
-        name.removeprefix(RELAY_PREFIX): position
-        for name, position in service.read_models.tracked().items()
-        if name.startswith(RELAY_PREFIX)
-    }
-    timeouts = service.read_your_writes_stats.timeouts
-    lines = [
-        *_gauge("crm_event_store_head", "Position of the newest stored event.", [("", head)]),
-        *_gauge(
-            "crm_projection_position",
-            "Position of the last event applied, per projection.",
-            [(f'{{projection="{n}"}}', p) for n, p in positions.items()],
-        ),
-        *_gauge(
-            "crm_projection_lag_events",
-            "Events stored but not yet applied, per projection.",
-            [(f'{{projection="{n}"}}', lag[n].events) for n in lag],
-        ),
-        *_gauge(
-            "crm_projection_lag_seconds",
-            "Age of the oldest event not yet applied, per projection (0 when caught up).",
-            [(f'{{projection="{n}"}}', round(lag[n].seconds, 3)) for n in lag],
-        ),
-        *_gauge(
-            "crm_relay_lag_events",
-            "Events stored but not yet published to Kafka, per topic.",
-            [(f'{{topic="{t}"}}', max(head - p, 0)) for t, p in relays.items()],
-        ),
-        "# HELP crm_read_your_writes_timeouts_total Answers sent before the read models"
-        " reached the command's position.",
-        "# TYPE crm_read_your_writes_timeouts_total counter",
-        f"crm_read_your_writes_timeouts_total {timeouts}",
-    ]
-    return "\n".join(lines) + "\n"
+    seconds), the relay's lag, answers given before the read models caught up, and
+    histograms of request latency and group-commit batch sizes (:mod:`service.metrics`)."""
+    return Response(service.metrics.exposition(), media_type=CONTENT_TYPE)

@@ -28,7 +28,7 @@ from projections.messages import EventDecoder, Marker
 from projections.relay import Relay
 from service.bootstrap import bootstrap
 from service.settings import Settings
-from storage.sql import open_database
+from sqlstore.sql import open_database
 from tests.conftest import ADMIN_TOKEN
 from tests.e2e.servers import run_cli, service_env, start_server
 from tests.harness import PostgresServer, TansuBroker

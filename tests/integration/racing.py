@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from projections.runner import ProjectionRunner
+from projections.runner import ReadModelRunner
 from service.bootstrap import Service
 
 
@@ -13,11 +13,11 @@ def race_two_runners(service: Service) -> list[BaseException]:
     return what either raised."""
     runners = [
         service.runner,
-        ProjectionRunner(service.crm, service.read_models, service.runner.projections),
+        ReadModelRunner(service.crm, service.read_models, service.runner.projections),
     ]
     errors: list[BaseException] = []
 
-    def run(runner: ProjectionRunner) -> None:
+    def run(runner: ReadModelRunner) -> None:
         try:
             runner.catch_up()
         except BaseException as exc:

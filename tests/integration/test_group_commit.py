@@ -104,3 +104,36 @@ def test_concurrent_commands_all_commit_through_the_group(service: Service, thre
         StoreSource(service.crm.ledger_recorder), service.ledger_signer.public_key
     )
     assert verdict.ok and verdict.checked == 2 + threads * 15 * 2
+
+
+class ObservedSizes:
+    """Stands in for the ``crm_group_commit_batch_commands`` histogram."""
+
+    def __init__(self) -> None:
+        self.observed: list[float] = []
+
+    def observe(self, amount: float) -> None:
+        self.observed.append(amount)
+
+
+def test_each_shared_transaction_observes_how_many_commands_it_held() -> None:
+    gate, sizes = threading.Event(), ObservedSizes()
+
+    def gated_save(*events: Any) -> Any:
+        gate.wait(10)
+        return list(events)
+
+    committer = GroupCommitter(gated_save, batch_sizes=sizes)
+    commands = [[f"{n}.1", f"{n}.2"] for n in range(4)]  # two events each
+    threads = [threading.Thread(target=committer.submit, args=(c,)) for c in commands]
+    threads[0].start()
+    wait_until(lambda: sizes.observed == [1])  # the committer is busy with the first
+    for thread in threads[1:]:
+        thread.start()
+    wait_until(lambda: committer._queue.qsize() == 3)
+    gate.set()
+    for thread in threads:
+        thread.join(10)
+    committer.close()
+
+    assert sizes.observed == [1, 3]  # commands per transaction, not events

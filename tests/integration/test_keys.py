@@ -18,7 +18,7 @@ from crypto.rotation import KekInUse, KekRotator, pending_erasures, record_kek_d
 from domain.errors import ErasurePending, SubjectErased
 from service.bootstrap import Service, bootstrap
 from service.settings import Settings
-from storage.sql import SqlDatabase, open_database
+from sqlstore.sql import SqlDatabase, open_database
 from tests.clock import ManualClock
 from tests.conftest import random_key
 from tests.harness import PostgresServer

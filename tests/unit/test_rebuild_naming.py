@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from projections.rebuild import RebuildingProjection
-from projections.runner import Projection
+from projections.runner import ReadModelProjection
 from projections.store import Write
 
 
-class Notes(Projection):
+class Notes(ReadModelProjection):
     name = "notes"
     schema = (
         "CREATE TABLE IF NOT EXISTS notes (id TEXT PRIMARY KEY, notes_count INTEGER)",
