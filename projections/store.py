@@ -196,6 +196,13 @@ class ReadModels(ABC):
                 execute_writes(cur, writes, self._in_dialect)
 
     def _compare_and_set(self, cur: Any, tracking: Tracking, previous: int) -> None:
+        if tracking.notification_id <= previous:
+            # The library's rule, kept: a batch that stays or goes back would let the events
+            # after its position be applied again.
+            raise IntegrityError(
+                f"tracking for {tracking.application_name} must move forward from {previous}"
+                f" (batch up to {tracking.notification_id})"
+            )
         params = {
             "name": tracking.application_name,
             "new": tracking.notification_id,
