@@ -51,11 +51,16 @@ from storage.ledger import LedgerRecorder, PostgresLedgerRecorder, SQLiteLedgerR
 from tests.contract.backends import new_ledger, new_postgres_url, postgres_datastore
 from tests.harness import PostgresServer
 
+LedgerRecorderClass = type[SQLiteLedgerRecorder] | type[PostgresLedgerRecorder]
+ReadModelsClass = type[SQLiteReadModels] | type[PostgresReadModels]
+
 
 class OnSQLite:
     """A SQLite file per case, as the service keeps its event store (WAL, file locks)."""
 
     datastore: SQLiteDatastore
+    ledger_recorder_class: LedgerRecorderClass = SQLiteLedgerRecorder
+    read_models_class: ReadModelsClass = SQLiteReadModels
 
     @pytest.fixture(autouse=True)
     def _sqlite_file(self, tmp_path: Path) -> Iterator[None]:
@@ -68,6 +73,8 @@ class OnPostgres:
     """A new database per case on the harness's server."""
 
     datastore: PostgresDatastore
+    ledger_recorder_class: LedgerRecorderClass = PostgresLedgerRecorder
+    read_models_class: ReadModelsClass = PostgresReadModels
 
     @pytest.fixture(autouse=True)
     def _postgres_database(self, postgres_server: PostgresServer) -> Iterator[None]:
@@ -77,11 +84,15 @@ class OnPostgres:
 
 
 class LedgeredRecorderCases:
-    """What every ledgered recorder case adds: a ledger attached, and checked afterwards."""
+    """The engine's ledger recorder with a ledger attached, checked after every case."""
 
+    datastore: Any
+    ledger_recorder_class: LedgerRecorderClass
     recorders: tuple[LedgerRecorder, ...] = ()
 
-    def ledgered(self, recorder: LedgerRecorder) -> Any:
+    def create_recorder(self) -> Any:
+        recorder = self.ledger_recorder_class(self.datastore)
+        recorder.create_table()
         recorder.attach_ledger(new_ledger())
         self.recorders = (*self.recorders, recorder)
         return recorder
@@ -107,22 +118,12 @@ class TestSQLiteLedgerRecorder(
     test_performance = None  # type: ignore[assignment]
     test_concurrent_throughput = None  # type: ignore[assignment]
 
-    def create_recorder(self) -> SQLiteLedgerRecorder:
-        recorder = SQLiteLedgerRecorder(self.datastore)
-        recorder.create_table()
-        return self.ledgered(recorder)  # type: ignore[no-any-return]
-
 
 class TestPostgresLedgerRecorder(
     LedgeredRecorderCases, OnPostgres, ApplicationRecorderTestCase[PostgresLedgerRecorder]
 ):
     test_performance = None  # type: ignore[assignment]
     test_concurrent_throughput = None  # type: ignore[assignment]
-
-    def create_recorder(self) -> PostgresLedgerRecorder:
-        recorder = PostgresLedgerRecorder(self.datastore)
-        recorder.create_table()
-        return self.ledgered(recorder)  # type: ignore[no-any-return]
 
     def test_insert_subscribe(self) -> None:
         self.datastore.pool.open()
@@ -138,33 +139,33 @@ class TestPostgresLedgerRecorder(
 class TestSQLiteLedgerRecorderNonInterleaving(
     LedgeredRecorderCases, OnSQLite, NonInterleavingNotificationIDsBaseCase
 ):
-    def create_recorder(self) -> SQLiteLedgerRecorder:
-        recorder = SQLiteLedgerRecorder(self.datastore)
-        recorder.create_table()
-        return self.ledgered(recorder)  # type: ignore[no-any-return]
+    pass
 
 
 class TestPostgresLedgerRecorderNonInterleaving(
     LedgeredRecorderCases, OnPostgres, NonInterleavingNotificationIDsBaseCase
 ):
-    def create_recorder(self) -> PostgresLedgerRecorder:
-        recorder = PostgresLedgerRecorder(self.datastore)
-        recorder.create_table()
-        return self.ledgered(recorder)  # type: ignore[no-any-return]
+    pass
 
 
-class TestSQLiteReadModelsTracking(OnSQLite, TrackingRecorderTestCase):
-    def create_recorder(self) -> SQLiteReadModels:
-        store = SQLiteReadModels(self.datastore, [])
+class ReadModelsCases:
+    """The engine's read-model store, with no read-model tables of its own."""
+
+    datastore: Any
+    read_models_class: ReadModelsClass
+
+    def create_recorder(self) -> Any:
+        store = self.read_models_class(self.datastore, [])
         store.create_table()
         return store
 
 
-class TestPostgresReadModelsTracking(OnPostgres, TrackingRecorderTestCase):
-    def create_recorder(self) -> PostgresReadModels:
-        store = PostgresReadModels(self.datastore, [])
-        store.create_table()
-        return store
+class TestSQLiteReadModelsTracking(ReadModelsCases, OnSQLite, TrackingRecorderTestCase):
+    pass
+
+
+class TestPostgresReadModelsTracking(ReadModelsCases, OnPostgres, TrackingRecorderTestCase):
+    pass
 
 
 def through_apply(store: ReadModels) -> ReadModels:
@@ -178,11 +179,16 @@ def through_apply(store: ReadModels) -> ReadModels:
     return store
 
 
-class TestSQLiteReadModelsTrackingThroughApply(TestSQLiteReadModelsTracking):
-    def create_recorder(self) -> SQLiteReadModels:
-        return through_apply(super().create_recorder())  # type: ignore[return-value]
+class ThroughApply(ReadModelsCases):
+    def create_recorder(self) -> Any:
+        return through_apply(super().create_recorder())
 
 
-class TestPostgresReadModelsTrackingThroughApply(TestPostgresReadModelsTracking):
-    def create_recorder(self) -> PostgresReadModels:
-        return through_apply(super().create_recorder())  # type: ignore[return-value]
+class TestSQLiteReadModelsTrackingThroughApply(ThroughApply, OnSQLite, TrackingRecorderTestCase):
+    pass
+
+
+class TestPostgresReadModelsTrackingThroughApply(
+    ThroughApply, OnPostgres, TrackingRecorderTestCase
+):
+    pass

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, OperationalError, Tracking
+from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
 from projections.store import (
@@ -55,11 +57,21 @@ def swap() -> Swap:
 
 
 class ReadModelStoreContract:
-    """The cases every read-model store passes; subclasses provide ``store`` and
-    ``index_names`` for their engine."""
+    """The cases every read-model store passes; subclasses provide a ``datastore``, the
+    store class, and how their engine lists the indexes of ``things_view``."""
+
+    store_class: type[SQLiteReadModels] | type[PostgresReadModels]
+    indexes_sql: str  # a "name" column
+
+    @pytest.fixture
+    def store(self, datastore: Any) -> Iterator[Any]:
+        store = self.store_class(datastore, SCHEMA)
+        store.create_table()
+        yield store
+        datastore.close()
 
     def index_names(self, store: ReadModelStore) -> set[str]:
-        raise NotImplementedError
+        return {r["name"] for r in store.query(self.indexes_sql)}
 
     def test_the_first_batch_claims_the_position_with_its_writes(
         self, store: ReadModelStore
@@ -230,41 +242,31 @@ class ReadModelStoreContract:
 
 
 class TestSQLiteReadModels(ReadModelStoreContract):
-    @pytest.fixture
-    def store(self, tmp_path: Path) -> Iterator[ReadModelStore]:
-        datastore = SQLiteDatastore(str(tmp_path / "views.db"))
-        store = SQLiteReadModels(datastore, SCHEMA)
-        store.create_table()
-        yield store
-        datastore.close()
+    store_class = SQLiteReadModels
+    indexes_sql = (
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name LIKE 'things%'"
+        " AND name NOT LIKE 'sqlite_autoindex%'"
+    )
 
-    def index_names(self, store: ReadModelStore) -> set[str]:
-        rows = store.query(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name LIKE 'things%'"
-            " AND name NOT LIKE 'sqlite_autoindex%'"
-        )
-        return {r["name"] for r in rows}
+    @pytest.fixture
+    def datastore(self, tmp_path: Path) -> SQLiteDatastore:
+        return SQLiteDatastore(str(tmp_path / "views.db"))
 
 
 class TestPostgresReadModels(ReadModelStoreContract):
+    store_class = PostgresReadModels
+    indexes_sql = (
+        "SELECT indexname AS name FROM pg_indexes WHERE tablename LIKE 'things%'"
+        " AND indexname NOT LIKE '%_pkey%'"
+    )
+
     @pytest.fixture
     def url(self, postgres_server: PostgresServer) -> str:
         return new_postgres_url(postgres_server, "views")
 
     @pytest.fixture
-    def store(self, url: str) -> Iterator[PostgresReadModels]:
-        datastore = postgres_datastore(url)
-        store = PostgresReadModels(datastore, SCHEMA)
-        store.create_table()
-        yield store
-        datastore.close()
-
-    def index_names(self, store: ReadModelStore) -> set[str]:
-        rows = store.query(
-            "SELECT indexname FROM pg_indexes WHERE tablename LIKE 'things%'"
-            " AND indexname NOT LIKE '%_pkey%'"
-        )
-        return {r["indexname"] for r in rows}
+    def datastore(self, url: str) -> PostgresDatastore:
+        return postgres_datastore(url)
 
     def test_a_swap_waits_for_a_reader_no_longer_than_its_lock_timeout(
         self, store: PostgresReadModels, url: str
