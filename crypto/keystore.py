@@ -21,7 +21,7 @@ from crypto import aead
 from crypto.errors import KeyConfigurationError, KeyDestroyed
 from crypto.kek import KeyEncryptionKeyProvider
 from crypto.key_cache import KeyCache
-from sqlstore.sql import SqlDatabase
+from sqlstore.sql import SqlCursor, SqlDatabase
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS subject_keys (
@@ -285,41 +285,62 @@ class SqlKeystore(Keystore):
         the fence; ``wrapped_under`` remembers which KEK a backup would need, and the row
         remembers the erasure until its events are known to be stored."""
         self.cache.evict(subject_id)
-        now = _now()
         params = {
             "subject": str(subject_id),
             "tenant": str(tenant_id),
-            "now": now.isoformat(),
+            "now": _now().isoformat(),
             "erasure": erasure_id,
         }
         with self.db.transaction() as cur:
-            row = cur.execute(
-                "SELECT tenant_id, key_id, kek_id, destroyed_at, erasure_id FROM subject_keys"
-                " WHERE subject_id = :subject",
+            destruction = self._destroy_row(cur, params)
+        self.cache.evict(subject_id)
+        return destruction
+
+    def _destroy_row(self, cur: SqlCursor, params: dict[str, str]) -> Destruction:
+        """Racing erasures (PostgreSQL's read committed lets them all read the row first)
+        are told apart by the conditional INSERT or UPDATE: the one that changed a row is
+        the first, and the others read its destruction back."""
+        row = self._key_row(cur, params)
+        if row is None:
+            if self._fence(cur, params):
+                return _destruction(params["now"], "none", params["erasure"], already=False)
+            row = self._key_row(cur, params)  # a racing first use, or erasure, came first
+            assert row is not None  # the row the fence conflicted with
+        if row["tenant_id"] != params["tenant"]:
+            raise KeyDestroyed(f"subject {params['subject']} belongs to another tenant")
+        if row["destroyed_at"] is None:
+            destroyed = cur.execute(
+                "UPDATE subject_keys SET wrapped_key = NULL, kek_id = NULL, destroyed_at = :now,"
+                " wrapped_under = kek_id, erasure_id = :erasure"
+                " WHERE subject_id = :subject AND destroyed_at IS NULL RETURNING key_id",
                 params,
             ).fetchone()
-            if row is None:
-                # A fence for a subject that never had a key: nothing can create one later.
-                cur.execute(
-                    "INSERT INTO subject_keys (subject_id, tenant_id, key_id, created_at,"
-                    " destroyed_at, erasure_id) VALUES (:subject, :tenant, 'none', :now, :now,"
-                    " :erasure)",
-                    params,
-                )
-                return Destruction("none", now, False, erasure_id)
-            if row["tenant_id"] != str(tenant_id):
-                raise KeyDestroyed(f"subject {subject_id} belongs to another tenant")
-            if row["destroyed_at"] is not None:
-                first = row["erasure_id"] or erasure_id
-                destroyed_at = datetime.fromisoformat(row["destroyed_at"])
-                return Destruction(row["key_id"], destroyed_at, True, first)
-            cur.execute(
-                "UPDATE subject_keys SET wrapped_key = NULL, kek_id = NULL, destroyed_at = :now,"
-                " wrapped_under = :kek, erasure_id = :erasure WHERE subject_id = :subject",
-                {**params, "kek": row["kek_id"]},
-            )
-        self.cache.evict(subject_id)
-        return Destruction(row["key_id"], now, False, erasure_id)
+            if destroyed is not None:
+                return _destruction(params["now"], row["key_id"], params["erasure"], already=False)
+            row = self._key_row(cur, params)  # a racing erasure destroyed it first
+            assert row is not None  # a destroyed row is never deleted
+        first = row["erasure_id"] or params["erasure"]  # rows from before erasure ids
+        return _destruction(row["destroyed_at"], row["key_id"], first, already=True)
+
+    @staticmethod
+    def _fence(cur: SqlCursor, params: dict[str, str]) -> bool:
+        """Fence a subject that never had a key, so nothing can create one later; False when
+        another writer's row got there first."""
+        fenced = cur.execute(
+            "INSERT INTO subject_keys (subject_id, tenant_id, key_id, created_at, destroyed_at,"
+            " erasure_id) VALUES (:subject, :tenant, 'none', :now, :now, :erasure)"
+            " ON CONFLICT (subject_id) DO NOTHING RETURNING key_id",
+            params,
+        ).fetchone()
+        return fenced is not None
+
+    @staticmethod
+    def _key_row(cur: SqlCursor, params: dict[str, str]) -> dict[str, Any] | None:
+        return cur.execute(
+            "SELECT tenant_id, key_id, kek_id, destroyed_at, erasure_id FROM subject_keys"
+            " WHERE subject_id = :subject",
+            params,
+        ).fetchone()
 
     def mark_recorded(self, subject_id: UUID) -> None:
         with self.db.transaction() as cur:
@@ -368,6 +389,7 @@ class InMemoryKeystore(Keystore):
 
     def __init__(self) -> None:
         self._keys: dict[UUID, tuple[UUID, DataKey | None]] = {}
+        self._destructions: dict[UUID, Destruction] = {}
         self._lock = Lock()
 
     def key_for_sealing(self, tenant_id: UUID, subject_id: UUID) -> DataKey:
@@ -388,9 +410,20 @@ class InMemoryKeystore(Keystore):
     def destroy(self, tenant_id: UUID, subject_id: UUID, erasure_id: str) -> Destruction:
         with self._lock:
             owner, key = self._keys.get(subject_id, (tenant_id, None))
+            if owner != tenant_id:
+                raise KeyDestroyed(f"subject {subject_id} belongs to another tenant")
+            first = self._destructions.get(subject_id)
+            if first is not None:
+                return replace(first, already_destroyed=True)
             self._keys[subject_id] = (owner, None)
-        return Destruction(key.key_id if key else "none", _now(), key is None, erasure_id)
+            destruction = Destruction(key.key_id if key else "none", _now(), False, erasure_id)
+            self._destructions[subject_id] = destruction
+            return destruction
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _destruction(destroyed_at: str, key_id: str, erasure_id: str, *, already: bool) -> Destruction:
+    return Destruction(key_id, datetime.fromisoformat(destroyed_at), already, erasure_id)

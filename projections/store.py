@@ -8,24 +8,31 @@ rolls back. The library's own check (the new position must be higher) is not eno
 batches: a stale batch reaching further than the winner's would pass it.
 
 Rebuilds build fresh tables beside the live ones and swap them in with one transaction
-(:meth:`swap_in`): readers see the old tables until the commit and the new ones after it.
+(:meth:`ReadModels.swap_in`): readers see the old tables until the commit and the new ones
+after it.
+
+Each behaviour is written once, in :class:`ReadModels`, with statements in ``:name``
+parameters and ``{tracking}`` for the tracking table; the engine classes keep only what
+differs: their DDL hook in the library, how a statement is put in their dialect, how a swap
+takes its locks, and how index names are given back after a rename.
 """
 
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import groupby
 from operator import itemgetter
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
-from psycopg.sql import SQL, Identifier, Literal
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
 from sqlstore.sql import to_pyformat
 
@@ -33,6 +40,17 @@ Write = tuple[str, Mapping[str, Any]]
 Batch = tuple[Tracking, Sequence[Write], int]  # (position reached, writes, position before)
 MIGRATION_ROW = "__migration__"  # the library's own bookkeeping row in the tracking table
 _CREATE_INDEX = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\b", re.IGNORECASE)
+
+# The tracking table's statements, once for both engines.
+_CLAIM_FIRST = "INSERT INTO {tracking} VALUES (:name, :new)"
+_ADVANCE = (
+    "UPDATE {tracking} SET notification_id = :new"
+    " WHERE application_name = :name AND notification_id = :previous"
+    " RETURNING notification_id"
+)
+_SELECT_ALL = "SELECT application_name, notification_id FROM {tracking}"
+_FORGET = "DELETE FROM {tracking} WHERE application_name = :name"
+_HAND_OVER = "UPDATE {tracking} SET application_name = :live WHERE application_name = :rebuilt"
 
 
 @dataclass(frozen=True)
@@ -120,6 +138,11 @@ def _pyformat(sql: str) -> str:
     return to_pyformat(sql)
 
 
+def _quoted(name: str) -> str:
+    """A table or index name as an SQL identifier, the same on both engines."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _stale(tracking: Tracking, previous: int) -> StaleBatch:
     return StaleBatch(
         f"tracking for {tracking.application_name} is no longer at {previous}"
@@ -127,7 +150,114 @@ def _stale(tracking: Tracking, previous: int) -> StaleBatch:
     )
 
 
-class SQLiteReadModels(SQLiteTrackingRecorder):
+class ReadModels(ABC):
+    """The store's behaviour over either engine: mixed in before the library's tracking
+    recorder, whose datastore, ``_insert_tracking`` and ``max_tracking_id`` it uses."""
+
+    if TYPE_CHECKING:  # provided by the library's recorder the engine class also extends
+        datastore: Any
+
+        def _insert_tracking(self, cur: Any, tracking: Tracking) -> None: ...
+
+    @abstractmethod
+    def _in_dialect(self, sql: str) -> str:
+        """A statement written with ``:name`` parameters, as the engine's driver takes it."""
+
+    @abstractmethod
+    def _tracking_sql(self, template: str) -> Any:
+        """One of the tracking statements above, for this engine's tracking table."""
+
+    @abstractmethod
+    def _lock_for_swap(self, cur: Any, tracking_names: Sequence[str]) -> None:
+        """Whatever a swap must hold before it drops a table."""
+
+    @abstractmethod
+    def _restore_index_names(self, cur: Any, swap: Swap) -> None:
+        """Give the renamed tables' indexes their live names back, so the next rebuild can
+        create the suffixed ones again."""
+
+    def apply(
+        self, tracking: Tracking, writes: Sequence[Write], previous: int | None = None
+    ) -> None:
+        with self.datastore.transaction(commit=True) as cur:
+            if previous is None:
+                self._insert_tracking(cur, tracking)
+            else:
+                self._compare_and_set(cur, tracking, previous)
+            execute_writes(cur, writes, self._in_dialect)
+
+    def apply_many(self, batches: Sequence[Batch]) -> None:
+        """Several projections' batches in one transaction (one commit, one flush): all
+        commit, or none does. Callers pass them ordered by tracking name: row locks are then
+        taken in the order :meth:`swap_in` takes them, so the two cannot deadlock."""
+        with self.datastore.transaction(commit=True) as cur:
+            for tracking, writes, previous in batches:
+                self._compare_and_set(cur, tracking, previous)
+                execute_writes(cur, writes, self._in_dialect)
+
+    def _compare_and_set(self, cur: Any, tracking: Tracking, previous: int) -> None:
+        if tracking.notification_id <= previous:
+            # The library's rule, kept: a batch that stays or goes back would let the events
+            # after its position be applied again.
+            raise IntegrityError(
+                f"tracking for {tracking.application_name} must move forward from {previous}"
+                f" (batch up to {tracking.notification_id})"
+            )
+        params = {
+            "name": tracking.application_name,
+            "new": tracking.notification_id,
+            "previous": previous,
+        }
+        if previous == 0:
+            # A second runner inserting the same first row fails on the primary key.
+            cur.execute(self._tracking_sql(_CLAIM_FIRST), params)
+            return
+        # Takes the row lock first: a racing runner waits here, then finds the row moved.
+        cur.execute(self._tracking_sql(_ADVANCE), params)
+        if cur.fetchone() is None:
+            raise _stale(tracking, previous)
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self._rows(self._in_dialect(sql), params)
+
+    def _rows(self, statement: Any, params: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+        with self.datastore.transaction(commit=False) as cur:
+            cur.execute(statement, dict(params or {}))
+            return [dict(row) for row in cur.fetchall()]
+
+    def tracked(self) -> dict[str, int]:
+        return positions(self._rows(self._tracking_sql(_SELECT_ALL), None))
+
+    def create_tables(self, statements: Sequence[str]) -> None:
+        create_tables(self.datastore, statements)
+
+    def discard(self, tables: Sequence[str], tracking_name: str) -> None:
+        with self.datastore.transaction(commit=True) as cur:
+            for table in tables:
+                cur.execute(f"DROP TABLE IF EXISTS {_quoted(table)}")
+            cur.execute(self._tracking_sql(_FORGET), {"name": tracking_name})
+
+    def swap_in(self, swaps: Sequence[Swap]) -> None:
+        """One transaction: until it commits, readers keep the old tables (a WAL snapshot on
+        SQLite; on PostgreSQL they wait milliseconds for the commit), then read the new."""
+        names = [n for s in swaps for n in (s.live_name, s.rebuilt_name)]
+        with self.datastore.transaction(commit=True) as cur:
+            self._lock_for_swap(cur, names)
+            for swap in swaps:
+                for table in swap.tables:
+                    cur.execute(f"DROP TABLE IF EXISTS {_quoted(table)}")
+                    cur.execute(
+                        f"ALTER TABLE {_quoted(table + swap.suffix)} RENAME TO {_quoted(table)}"
+                    )
+                self._restore_index_names(cur, swap)
+                cur.execute(self._tracking_sql(_FORGET), {"name": swap.live_name})
+                cur.execute(
+                    self._tracking_sql(_HAND_OVER),
+                    {"live": swap.live_name, "rebuilt": swap.rebuilt_name},
+                )
+
+
+class SQLiteReadModels(ReadModels, SQLiteTrackingRecorder):
     """Read models in a SQLite file."""
 
     def __init__(self, datastore: SQLiteDatastore, schema: Sequence[str]) -> None:
@@ -137,79 +267,24 @@ class SQLiteReadModels(SQLiteTrackingRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), *self._schema]
 
-    def apply(
-        self, tracking: Tracking, writes: Sequence[Write], previous: int | None = None
-    ) -> None:
-        with self.datastore.transaction(commit=True) as cur:
-            if previous is None:
-                self._insert_tracking(cur, tracking)
-            else:
-                self._compare_and_set(cur, tracking, previous)
-            execute_writes(cur, writes, str)
+    def _in_dialect(self, sql: str) -> str:
+        return sql  # sqlite3 takes ``:name`` parameters as they are
 
-    def apply_many(self, batches: Sequence[Batch]) -> None:
-        """Several projections' batches in one transaction: all commit, or none does."""
-        with self.datastore.transaction(commit=True) as cur:
-            for tracking, writes, previous in batches:
-                self._compare_and_set(cur, tracking, previous)
-                execute_writes(cur, writes, str)
+    def _tracking_sql(self, template: str) -> str:
+        return template.format(tracking="tracking")
 
-    def _compare_and_set(self, cur: Any, tracking: Tracking, previous: int) -> None:
-        params = {
-            "name": tracking.application_name,
-            "new": tracking.notification_id,
-            "previous": previous,
-        }
-        if previous == 0:
-            # A second runner inserting the same first row fails on the primary key.
-            cur.execute("INSERT INTO tracking VALUES (:name, :new)", params)
-            return
-        cur.execute(
-            "UPDATE tracking SET notification_id = :new"
-            " WHERE application_name = :name AND notification_id = :previous"
-            " RETURNING notification_id",
-            params,
-        )
-        if cur.fetchone() is None:
-            raise _stale(tracking, previous)
+    def _lock_for_swap(self, cur: Any, tracking_names: Sequence[str]) -> None:
+        """Nothing to take: the write transaction already holds the database's one lock."""
 
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        with self.datastore.transaction(commit=False) as cur:
-            cur.execute(sql, dict(params or {}))
-            return [dict(row) for row in cur.fetchall()]
-
-    def tracked(self) -> dict[str, int]:
-        return positions(self.query("SELECT application_name, notification_id FROM tracking"))
-
-    def create_tables(self, statements: Sequence[str]) -> None:
-        create_tables(self.datastore, statements)
-
-    def discard(self, tables: Sequence[str], tracking_name: str) -> None:
-        with self.datastore.transaction(commit=True) as cur:
-            for table in tables:
-                cur.execute(f'DROP TABLE IF EXISTS "{table}"')
-            cur.execute("DELETE FROM tracking WHERE application_name = ?", (tracking_name,))
-
-    def swap_in(self, swaps: Sequence[Swap]) -> None:
-        """One write transaction; WAL readers keep their snapshot of the old tables until it
-        commits. SQLite cannot rename an index, so the live index names are recreated."""
-        with self.datastore.transaction(commit=True) as cur:
-            for swap in swaps:
-                for table in swap.tables:
-                    cur.execute(f'DROP TABLE IF EXISTS "{table}"')
-                    cur.execute(f'ALTER TABLE "{table}{swap.suffix}" RENAME TO "{table}"')
-                for index in swap.indexes:
-                    cur.execute(f'DROP INDEX IF EXISTS "{index}{swap.suffix}"')
-                for statement in swap.index_statements():
-                    cur.execute(statement)
-                cur.execute("DELETE FROM tracking WHERE application_name = ?", (swap.live_name,))
-                cur.execute(
-                    "UPDATE tracking SET application_name = ? WHERE application_name = ?",
-                    (swap.live_name, swap.rebuilt_name),
-                )
+    def _restore_index_names(self, cur: Any, swap: Swap) -> None:
+        """SQLite cannot rename an index: drop the suffixed ones, create the live ones."""
+        for index in swap.indexes:
+            cur.execute(f"DROP INDEX IF EXISTS {_quoted(index + swap.suffix)}")
+        for statement in swap.index_statements():
+            cur.execute(statement)
 
 
-class PostgresReadModels(PostgresTrackingRecorder):
+class PostgresReadModels(ReadModels, PostgresTrackingRecorder):
     """Read models in PostgreSQL, beside (never inside) the event store's tables."""
 
     swap_lock_timeout = "5s"
@@ -217,122 +292,37 @@ class PostgresReadModels(PostgresTrackingRecorder):
     def __init__(self, datastore: PostgresDatastore, schema: Sequence[str]) -> None:
         super().__init__(datastore, tracking_table_name="projection_tracking")
         self.sql_create_statements.extend(SQL(s).format() for s in schema)
-        self._table = SQL("{0}.{1}").format(
-            Identifier(datastore.schema), Identifier(self.tracking_table_name)
-        )
+        self._table = Identifier(datastore.schema, self.tracking_table_name)
 
-    def apply(
-        self, tracking: Tracking, writes: Sequence[Write], previous: int | None = None
-    ) -> None:
-        with self.datastore.transaction(commit=True) as cur:
-            if previous is None:
-                self._insert_tracking(cur, tracking)
-            else:
-                self._compare_and_set(cur, tracking, previous)
-            execute_writes(cur, writes, _pyformat)
+    def _in_dialect(self, sql: str) -> str:
+        return _pyformat(sql)
 
-    def apply_many(self, batches: Sequence[Batch]) -> None:
-        """Several projections' batches in one transaction (one commit, one flush). Callers
-        pass them ordered by tracking name: row locks are then taken in the order
-        :meth:`swap_in` takes them, so the two cannot deadlock."""
-        with self.datastore.transaction(commit=True) as cur:
-            for tracking, writes, previous in batches:
-                self._compare_and_set(cur, tracking, previous)
-                execute_writes(cur, writes, _pyformat)
+    def _tracking_sql(self, template: str) -> Composed:
+        return SQL(_pyformat(template)).format(tracking=self._table)
 
-    def _compare_and_set(self, cur: Any, tracking: Tracking, previous: int) -> None:
-        params = {
-            "name": tracking.application_name,
-            "new": tracking.notification_id,
-            "previous": previous,
-        }
-        if previous == 0:
-            cur.execute(
-                SQL("INSERT INTO {0} VALUES (%(name)s, %(new)s)").format(self._table), params
-            )
-            return
-        # Takes the row lock first: a racing runner waits here, then finds the row moved.
+    def _lock_for_swap(self, cur: Any, tracking_names: Sequence[str]) -> None:
+        """A bounded wait for the tables, and the tracking rows locked before them in the
+        order the runner takes them, so a live runner mid-batch cannot deadlock the swap."""
+        cur.execute(SQL("SET LOCAL lock_timeout = {0}").format(Literal(self.swap_lock_timeout)))
         cur.execute(
-            SQL(
-                "UPDATE {0} SET notification_id = %(new)s WHERE application_name = %(name)s"
-                " AND notification_id = %(previous)s RETURNING notification_id"
-            ).format(self._table),
-            params,
+            self._tracking_sql(
+                "SELECT application_name FROM {tracking} WHERE application_name = ANY(:names)"
+                ' ORDER BY application_name COLLATE "C" FOR UPDATE'
+            ),
+            {"names": list(tracking_names)},
         )
-        if cur.fetchone() is None:
-            raise _stale(tracking, previous)
 
-    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        with self.datastore.transaction(commit=False) as cur:
-            cur.execute(to_pyformat(sql), dict(params or {}))
-            return [dict(row) for row in cur.fetchall()]
-
-    def tracked(self) -> dict[str, int]:
-        with self.datastore.transaction(commit=False) as cur:
+    def _restore_index_names(self, cur: Any, swap: Swap) -> None:
+        """Index (and constraint) names keep the suffix through the rename: take it off."""
+        for table in swap.tables:
             cur.execute(
-                SQL("SELECT application_name, notification_id FROM {0}").format(self._table)
+                "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+                (self.datastore.schema, table),
             )
-            rows = cur.fetchall()
-        return positions(rows)
-
-    def create_tables(self, statements: Sequence[str]) -> None:
-        create_tables(self.datastore, statements)
-
-    def discard(self, tables: Sequence[str], tracking_name: str) -> None:
-        with self.datastore.transaction(commit=True) as cur:
-            for table in tables:
-                cur.execute(SQL("DROP TABLE IF EXISTS {0}").format(Identifier(table)))
-            cur.execute(
-                SQL("DELETE FROM {0} WHERE application_name = %s").format(self._table),
-                (tracking_name,),
-            )
-
-    def swap_in(self, swaps: Sequence[Swap]) -> None:
-        """One transaction: readers of a swapped table wait for its commit (milliseconds),
-        then read the new table. Tracking rows are locked before tables, in the order the
-        runner takes them, so a live runner mid-batch cannot deadlock with the swap."""
-        names = [n for s in swaps for n in (s.live_name, s.rebuilt_name)]
-        with self.datastore.transaction(commit=True) as cur:
-            cur.execute(SQL("SET LOCAL lock_timeout = {0}").format(Literal(self.swap_lock_timeout)))
-            cur.execute(
-                SQL(
-                    "SELECT application_name FROM {0} WHERE application_name = ANY(%s)"
-                    ' ORDER BY application_name COLLATE "C" FOR UPDATE'
-                ).format(self._table),
-                (names,),
-            )
-            for swap in swaps:
-                for table in swap.tables:
-                    self._swap_table(cur, table, swap.suffix)
-                cur.execute(
-                    SQL("DELETE FROM {0} WHERE application_name = %s").format(self._table),
-                    (swap.live_name,),
-                )
-                cur.execute(
-                    SQL("UPDATE {0} SET application_name = %s WHERE application_name = %s").format(
-                        self._table
-                    ),
-                    (swap.live_name, swap.rebuilt_name),
-                )
-
-    def _swap_table(self, cur: Any, table: str, suffix: str) -> None:
-        cur.execute(SQL("DROP TABLE IF EXISTS {0}").format(Identifier(table)))
-        cur.execute(
-            SQL("ALTER TABLE {0} RENAME TO {1}").format(
-                Identifier(table + suffix), Identifier(table)
-            )
-        )
-        # Index (and constraint) names keep the suffix through the rename: take it off, so
-        # the next rebuild can create them again.
-        cur.execute(
-            "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
-            (self.datastore.schema, table),
-        )
-        for row in cur.fetchall():
-            name = row["indexname"]
-            if suffix in name:
-                cur.execute(
-                    SQL("ALTER INDEX {0} RENAME TO {1}").format(
-                        Identifier(name), Identifier(name.replace(suffix, ""))
+            for row in cur.fetchall():
+                name = row["indexname"]
+                if swap.suffix in name:
+                    cur.execute(
+                        f"ALTER INDEX {_quoted(name)} RENAME TO"
+                        f" {_quoted(name.replace(swap.suffix, ''))}"
                     )
-                )

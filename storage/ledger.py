@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import orjson
@@ -37,7 +37,7 @@ from psycopg.sql import SQL
 from crypto.ledger import GENESIS, SignedTreeHead, TreeHead, chain_hash, event_hash
 from crypto.merkle import Frontier, leaf_hash
 from crypto.signing import Signer
-from sqlstore.sql import SqlCursor
+from sqlstore.sql import Dialect, SqlCursor
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS ledger_entries (
@@ -198,12 +198,23 @@ def store_checkpoint(cur: SqlCursor, signed: SignedTreeHead) -> None:
 
 
 class LedgerRecorder:
-    """What both recorders share: the writer, and read access for verification and proofs."""
+    """What both recorders share: the writer, the hook body that enters freshly inserted
+    events in the ledger, and read access for verification and proofs. Mixed in before the
+    library's application recorder, whose datastore and events table it uses; the engine
+    classes keep only their dialect, their events table's position column and DDL, and the
+    library hook they extend."""
 
     ledger: LedgerWriter | None = None
-    dialect: str
-    events_table: str
+    dialect: Dialect
     position_column: str
+
+    if TYPE_CHECKING:  # provided by the library's recorder the engine class also extends
+        datastore: Any
+        events_table_name: str
+
+    @property
+    def events_table(self) -> str:
+        return self.events_table_name
 
     def attach_ledger(self, ledger: LedgerWriter) -> None:
         self.ledger = ledger
@@ -213,11 +224,25 @@ class LedgerRecorder:
             raise RuntimeError("the event store has no ledger attached: refusing to write")
         return self.ledger
 
+    def _enter_in_ledger(
+        self, cur: Any, ids: Sequence[int] | None, stored_events: Sequence[StoredEvent]
+    ) -> Sequence[int]:
+        """Append the entries of events just inserted at ``ids``, in the same transaction."""
+        ledger = self._require_ledger()
+        assert ids is not None
+        ledger.append(SqlCursor(cur, self.dialect), list(zip(ids, stored_events, strict=True)))
+        return ids
+
     def read(self) -> AbstractContextManager[SqlCursor]:
-        raise NotImplementedError
+        return self._transaction(commit=False)
 
     def write(self) -> AbstractContextManager[SqlCursor]:
-        raise NotImplementedError
+        return self._transaction(commit=True)
+
+    @contextmanager
+    def _transaction(self, *, commit: bool) -> Iterator[SqlCursor]:
+        with self.datastore.transaction(commit=commit) as c:
+            yield SqlCursor(c, self.dialect)
 
     def entries_with_events(self, after_seq: int, limit: int) -> list[dict[str, Any]]:
         """Ledger entries in order, each with its stored event (NULL columns if missing)."""
@@ -294,12 +319,8 @@ class LedgerRecorder:
 
 
 class SQLiteLedgerRecorder(LedgerRecorder, SQLiteApplicationRecorder):
-    dialect = "sqlite"
+    dialect: Dialect = "sqlite"
     position_column = "rowid"
-
-    def __init__(self, datastore: Any, events_table_name: str = "stored_events") -> None:
-        super().__init__(datastore, events_table_name)
-        self.events_table = events_table_name
 
     def construct_create_table_statements(self) -> list[str]:
         return [*super().construct_create_table_statements(), *SCHEMA]
@@ -307,30 +328,17 @@ class SQLiteLedgerRecorder(LedgerRecorder, SQLiteApplicationRecorder):
     def _insert_events(
         self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        ledger = self._require_ledger()
+        self._require_ledger()  # before the insert: nothing is written without a ledger
         ids = super()._insert_events(c, stored_events, **kwargs)
-        assert ids is not None
-        ledger.append(SqlCursor(c, "sqlite"), list(zip(ids, stored_events, strict=True)))
-        return ids
-
-    @contextmanager
-    def read(self) -> Iterator[SqlCursor]:
-        with self.datastore.transaction(commit=False) as c:
-            yield SqlCursor(c, "sqlite")
-
-    @contextmanager
-    def write(self) -> Iterator[SqlCursor]:
-        with self.datastore.transaction(commit=True) as c:
-            yield SqlCursor(c, "sqlite")
+        return self._enter_in_ledger(c, ids, stored_events)
 
 
 class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
-    dialect = "postgres"
+    dialect: Dialect = "postgres"
     position_column = "notification_id"
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
-        self.events_table = events_table_name
         self.sql_create_statements.extend(SQL(s).format() for s in SCHEMA)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
@@ -372,18 +380,5 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
     def _fetch_ids_after_insert_events(
         self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        ledger = self._require_ledger()
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        assert ids is not None
-        ledger.append(SqlCursor(curs, "postgres"), list(zip(ids, stored_events, strict=True)))
-        return ids
-
-    @contextmanager
-    def read(self) -> Iterator[SqlCursor]:
-        with self.datastore.transaction(commit=False) as c:
-            yield SqlCursor(c, "postgres")
-
-    @contextmanager
-    def write(self) -> Iterator[SqlCursor]:
-        with self.datastore.transaction(commit=True) as c:
-            yield SqlCursor(c, "postgres")
+        return self._enter_in_ledger(curs, ids, stored_events)
