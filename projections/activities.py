@@ -9,10 +9,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.activity import Activity
-from domain.contact import Contact
 from domain.values import utc_text
-from projections.fence import fence, fence_schema, unless_erased
-from projections.runner import ReadModelProjection
+from projections.fence import ContactRowsProjection, fence_schema, row_by_id, rows_about
 from projections.store import ReadModelStore, Write, sealed_json
 
 SCHEMA = [
@@ -33,18 +31,19 @@ SCHEMA = [
 ]
 
 
-class ActivitiesProjection(ReadModelProjection):
+class ActivitiesProjection(ContactRowsProjection):
     name = "activities"
     schema = SCHEMA
+    erased_sets = (("activities_view", "sealed = NULL"),)
 
-    def writes_for(self, event: Any, position: int) -> list[Write]:
+    def rows_for(self, event: Any, position: int) -> list[Write]:
         if isinstance(event, Activity.Recorded):
             return [
                 (
                     "INSERT INTO activities_view (id, tenant_id, contact_id, kind, occurred_at,"
                     " recorded_at, recorded_by, sealed, position) VALUES (:id, :tenant_id,"
                     " :contact_id, :kind, :occurred_at, :recorded_at, :recorded_by, "
-                    + unless_erased("activities", ":sealed")
+                    + self.sealed_unless_erased()
                     + ", :position)",
                     {
                         "id": str(event.originator_id),
@@ -59,14 +58,6 @@ class ActivitiesProjection(ReadModelProjection):
                     },
                 )
             ]
-        if isinstance(event, Contact.Erased):
-            return [
-                fence("activities", str(event.originator_id)),
-                (
-                    "UPDATE activities_view SET sealed = NULL WHERE contact_id = :id",
-                    {"id": str(event.originator_id)},
-                ),
-            ]
         return []
 
 
@@ -74,18 +65,8 @@ def activities_of(
     store: ReadModelStore, tenant_id: UUID, contact_id: UUID, after: int, limit: int | None
 ) -> list[dict[str, Any]]:
     """One contact's activities in the order they were recorded (``limit + 1`` rows)."""
-    sql = (
-        "SELECT * FROM activities_view WHERE tenant_id = :tenant AND contact_id = :contact"
-        " AND position > :after ORDER BY position"
-    )
-    if limit is not None:
-        sql += f" LIMIT {int(limit) + 1}"
-    return store.query(sql, {"tenant": str(tenant_id), "contact": str(contact_id), "after": after})
+    return rows_about(store, "activities_view", tenant_id, contact_id, after, limit)
 
 
 def activity(store: ReadModelStore, tenant_id: UUID, activity_id: UUID) -> dict[str, Any] | None:
-    rows = store.query(
-        "SELECT * FROM activities_view WHERE tenant_id = :tenant AND id = :id",
-        {"tenant": str(tenant_id), "id": str(activity_id)},
-    )
-    return rows[0] if rows else None
+    return row_by_id(store, "activities_view", tenant_id, activity_id)

@@ -11,10 +11,8 @@ from typing import Any
 from uuid import UUID
 
 from domain.consent import ConsentRecord
-from domain.contact import Contact
 from domain.values import utc_text
-from projections.fence import fence, fence_schema, unless_erased
-from projections.runner import ReadModelProjection
+from projections.fence import ContactRowsProjection, fence_schema
 from projections.store import ReadModelStore, Write, sealed_json
 
 SCHEMA = [
@@ -56,25 +54,18 @@ _KINDS: dict[type[Any], str] = {
 }
 
 
-class ConsentsProjection(ReadModelProjection):
+class ConsentsProjection(ContactRowsProjection):
     name = "consents"
     schema = SCHEMA
+    erased_sets = (("consent_events_view", "sealed = NULL"),)
 
-    def writes_for(self, event: Any, position: int) -> list[Write]:
+    def rows_for(self, event: Any, position: int) -> list[Write]:
         kind = _KINDS.get(type(event))
         if kind is not None:
             writes = [self._logged(event, kind, position)]
             if isinstance(event, ConsentRecord.Decided):
                 writes.append(self._current(event, position))
             return writes
-        if isinstance(event, Contact.Erased):
-            return [
-                fence("consents", str(event.originator_id)),
-                (
-                    "UPDATE consent_events_view SET sealed = NULL WHERE contact_id = :id",
-                    {"id": str(event.originator_id)},
-                ),
-            ]
         return []
 
     def _logged(self, event: Any, kind: str, position: int) -> Write:
@@ -82,7 +73,7 @@ class ConsentsProjection(ReadModelProjection):
             "INSERT INTO consent_events_view (position, tenant_id, contact_id, record_id,"
             " version, kind, purpose, policy_version, actor, at, sealed) VALUES (:position,"
             " :tenant_id, :contact_id, :record_id, :version, :kind, :purpose,"
-            " :policy_version, :actor, :at, " + unless_erased("consents", ":sealed") + ")",
+            " :policy_version, :actor, :at, " + self.sealed_unless_erased() + ")",
             {
                 "position": position,
                 "tenant_id": event.tenant_id,

@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from domain.contact import Contact
 from domain.linked_account import LinkedAccount
 from domain.values import utc_text
-from projections.fence import fence, fence_schema, unless_erased
-from projections.runner import ReadModelProjection
+from projections.fence import ContactRowsProjection, fence_schema, row_by_id, rows_about
 from projections.store import ReadModelStore, Write, sealed_json
 
 SCHEMA = [
@@ -33,18 +31,19 @@ SCHEMA = [
 ]
 
 
-class LinkedAccountsProjection(ReadModelProjection):
+class LinkedAccountsProjection(ContactRowsProjection):
     name = "linked_accounts"
     schema = SCHEMA
+    erased_sets = (("linked_accounts_view", "sealed = NULL"),)
 
-    def writes_for(self, event: Any, position: int) -> list[Write]:
+    def rows_for(self, event: Any, position: int) -> list[Write]:
         if isinstance(event, LinkedAccount.Linked):
             return [
                 (
                     "INSERT INTO linked_accounts_view (id, tenant_id, contact_id, provider,"
                     " status, version, linked_at, linked_by, sealed, position) VALUES (:id,"
                     " :tenant_id, :contact_id, :provider, 'linked', 1, :at, :actor, "
-                    + unless_erased("linked_accounts", ":sealed")
+                    + self.sealed_unless_erased()
                     + ", :position)",
                     {
                         "id": str(event.originator_id),
@@ -71,14 +70,6 @@ class LinkedAccountsProjection(ReadModelProjection):
                     },
                 )
             ]
-        if isinstance(event, Contact.Erased):
-            return [
-                fence("linked_accounts", str(event.originator_id)),
-                (
-                    "UPDATE linked_accounts_view SET sealed = NULL WHERE contact_id = :id",
-                    {"id": str(event.originator_id)},
-                ),
-            ]
         return []
 
 
@@ -86,18 +77,8 @@ def linked_accounts_of(
     store: ReadModelStore, tenant_id: UUID, contact_id: UUID, after: int, limit: int | None
 ) -> list[dict[str, Any]]:
     """Accounts ever linked to one contact, linked or since unlinked, oldest first."""
-    sql = (
-        "SELECT * FROM linked_accounts_view WHERE tenant_id = :tenant AND contact_id = :contact"
-        " AND position > :after ORDER BY position"
-    )
-    if limit is not None:
-        sql += f" LIMIT {int(limit) + 1}"
-    return store.query(sql, {"tenant": str(tenant_id), "contact": str(contact_id), "after": after})
+    return rows_about(store, "linked_accounts_view", tenant_id, contact_id, after, limit)
 
 
 def linked_account(store: ReadModelStore, tenant_id: UUID, link_id: UUID) -> dict[str, Any] | None:
-    rows = store.query(
-        "SELECT * FROM linked_accounts_view WHERE tenant_id = :tenant AND id = :id",
-        {"tenant": str(tenant_id), "id": str(link_id)},
-    )
-    return rows[0] if rows else None
+    return row_by_id(store, "linked_accounts_view", tenant_id, link_id)

@@ -12,11 +12,9 @@ from uuid import UUID
 
 import orjson
 
-from domain.contact import Contact
 from domain.share import DataShare
 from domain.values import utc_text
-from projections.fence import erased_flag, fence, fence_schema, unless_erased
-from projections.runner import ReadModelProjection
+from projections.fence import ContactRowsProjection, erased_flag, fence_schema
 from projections.store import ReadModelStore, Write, sealed_json
 
 SCHEMA = [
@@ -75,22 +73,17 @@ def _detail(event: Any) -> dict[str, Any]:
     return {}
 
 
-class SharesProjection(ReadModelProjection):
+class SharesProjection(ContactRowsProjection):
     name = "shares"
     schema = SCHEMA
+    # A share stays readable after its subject's erasure (an id-only record), marked so.
+    erased_sets = (("shares_view", "contact_erased = 1"), ("share_steps_view", "sealed = NULL"))
 
-    def writes_for(self, event: Any, position: int) -> list[Write]:
+    def rows_for(self, event: Any, position: int) -> list[Write]:
         step = _STEPS.get(type(event))
-        if step is not None:
-            return [self._share(event, step, position), self._step(event, step, position)]
-        if isinstance(event, Contact.Erased):
-            params = {"id": str(event.originator_id)}
-            return [
-                fence("shares", str(event.originator_id)),
-                ("UPDATE shares_view SET contact_erased = 1 WHERE contact_id = :id", params),
-                ("UPDATE share_steps_view SET sealed = NULL WHERE contact_id = :id", params),
-            ]
-        return []
+        if step is None:
+            return []
+        return [self._share(event, step, position), self._step(event, step, position)]
 
     def _share(self, event: Any, step: str, position: int) -> Write:
         at = utc_text(event.timestamp)
@@ -128,7 +121,7 @@ class SharesProjection(ReadModelProjection):
             "INSERT INTO share_steps_view (position, share_id, tenant_id, contact_id, version,"
             " step, actor, at, detail, sealed) VALUES (:position, :share_id, :tenant_id,"
             " :contact_id, :version, :step, :actor, :at, :detail, "
-            + unless_erased("shares", ":sealed")
+            + self.sealed_unless_erased()
             + ")",
             {
                 "position": position,
