@@ -12,19 +12,7 @@ from api.background import checkpointer, erasure_sweep
 from api.deps import reject_unknown_query
 from api.idempotency import IdempotencyMiddleware
 from api.middleware import ServiceMiddleware
-from api.routes import (
-    audit,
-    consents,
-    contacts,
-    exports,
-    health,
-    policies,
-    requests,
-    service_data,
-    sessions,
-    shares,
-    tenants,
-)
+from api.routes import routers
 from service.bootstrap import Service
 
 
@@ -50,20 +38,8 @@ def create_app(service: Service) -> FastAPI:
     )
     app.state.service = service
     problems.install(app)
-    for module in (
-        tenants,
-        sessions,
-        contacts,
-        policies,
-        consents,
-        service_data,
-        shares,
-        requests,
-        exports,
-        audit,
-        health,
-    ):
-        app.include_router(module.router)
+    for router in routers():
+        app.include_router(router)
     openapi.install(app)
     # Added last is outermost: ServiceMiddleware (ids, body bound, headers, logs) wraps
     # IdempotencyMiddleware, which wraps every route.

@@ -20,7 +20,8 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
 from bench.common import Measurement, Mode, Results, deployment, interleaved
-from service.bootstrap import Service, event_store_env
+from service.bootstrap import Service
+from service.stores import event_store_env
 from tests.harness import PostgresServer
 
 POOL = 100  # contacts per writer: each gets a few dozen events at most over a run

@@ -13,7 +13,8 @@ import uuid
 
 from bench.appends import DETAILS, Library, PlainContact
 from bench.common import Measurement, Mode, Results, deployment
-from service.bootstrap import Service, event_store_env
+from service.bootstrap import Service
+from service.stores import event_store_env
 from tests.harness import PostgresServer
 
 SIZES = (10, 1_000, 10_000)

@@ -6,12 +6,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
-from urllib.parse import unquote, urlparse
-
-from eventsourcing.postgres import PostgresDatastore
-from eventsourcing.sqlite import SQLiteDatastore
 
 from crypto.blind_index import BlindIndex
 from crypto.derive import key_fingerprint
@@ -19,23 +14,10 @@ from crypto.kek import LocalKeyEncryptionKey, decode_key, retired_key_files
 from crypto.keystore import SqlKeystore
 from crypto.sealer import SubjectSealer
 from crypto.signing import Signer
-from projections.activities import ActivitiesProjection
-from projections.audit import AuditTimelineProjection
-from projections.consents import ConsentsProjection
-from projections.contacts import ContactsProjection
-from projections.erasures import ErasuresProjection
-from projections.linked_accounts import LinkedAccountsProjection
-from projections.policies import PoliciesProjection
-from projections.principals import PrincipalsProjection
-from projections.requests import RequestsProjection
 from projections.runner import ReadModelProjection, ReadModelRunner
-from projections.shares import SharesProjection
-from projections.store import PostgresReadModels, ReadModelStore, SQLiteReadModels
-from projections.users import UsersProjection
-from service.consents import Consents
-from service.contacts import Contacts
+from projections.store import ReadModelStore
 from service.crm import CRM, Clock, Committed, system_clock
-from service.erasure import Erasures
+from service.features import CommandGroups, command_groups, feature_read_models
 from service.idempotency import IdempotencyStore
 from service.key_custody import (
     Deployment,
@@ -49,13 +31,9 @@ from service.key_custody import (
 )
 from service.metrics import ServiceMetrics
 from service.rate_limits import RateLimiter
-from service.requests import SubjectRequests
-from service.service_data import ServiceData
-from service.settings import Settings, SettingsError
-from service.shares import Shares
-from service.tenants import Tenants
-from service.timeline import Timeline
-from sqlstore.sql import SqlDatabase, check_writable, create_private_file, open_database
+from service.settings import Settings
+from service.stores import event_store_env, prepare_sqlite_files, read_model_store, read_models_url
+from sqlstore.sql import SqlDatabase, create_private_file, open_database
 from storage.ledger import CheckpointPolicy, LedgerWriter
 
 log = logging.getLogger("crm.service")
@@ -82,8 +60,8 @@ class ReadSide:
 
 
 @dataclass
-class Service:
-    """Everything a process needs, built once."""
+class Service(CommandGroups):
+    """Everything a process needs, built once: the command groups, and what they run on."""
 
     settings: Settings
     crm: CRM
@@ -91,14 +69,6 @@ class Service:
     keystore_db: SqlDatabase
     read_models: ReadModelStore
     runner: ReadModelRunner
-    tenants: Tenants
-    contacts: Contacts
-    consents: Consents
-    service_data: ServiceData
-    shares: Shares
-    requests: SubjectRequests
-    erasures: Erasures
-    timeline: Timeline
     signer: Signer
     ledger_signer: Signer
     blind_index: BlindIndex
@@ -166,80 +136,6 @@ def _admin_token(settings: Settings) -> str:
     return token
 
 
-def prepare_sqlite_files(settings: Settings) -> None:
-    """The embedded databases' files, created private (0600, in a 0700 directory) before
-    SQLite opens them (its WAL and shared-memory files take the same mode); a directory
-    that cannot be written is named, with the cause, instead of failing later."""
-    urls = [settings.database_url, settings.keystore_url, read_models_url(settings)]
-    for url in urls:
-        if url.startswith("sqlite:///"):
-            path = Path(url.removeprefix("sqlite:///"))
-            try:
-                create_private_file(path)
-                check_writable(path)
-            except OSError as exc:
-                raise unusable(path, exc) from None
-
-
-def event_store_env(url: str) -> dict[str, str]:
-    """Translate ``CRM_DATABASE_URL`` into the eventsourcing library's settings."""
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(path),
-            "SQLITE_LOCK_TIMEOUT": "30",
-        }
-    if url.startswith(("postgresql://", "postgres://")):
-        parts = urlparse(url)
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": parts.path.lstrip("/"),
-            "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(parts.port or 5432),
-            "POSTGRES_USER": unquote(parts.username or "postgres"),
-            "POSTGRES_PASSWORD": unquote(parts.password or ""),
-            "POSTGRES_POOL_SIZE": "4",
-            "POSTGRES_MAX_OVERFLOW": "8",
-            "POSTGRES_LOCK_TIMEOUT": "5",
-        }
-    raise SettingsError("CRM_DATABASE_URL must start with sqlite:/// or postgresql://")
-
-
-def read_models_url(settings: Settings) -> str:
-    """``CRM_READ_MODELS_URL``, or beside the event store: a sibling SQLite file, or the
-    same PostgreSQL database."""
-    if settings.read_models_url:
-        return settings.read_models_url
-    url = settings.database_url
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        return f"sqlite:///{path.with_name(path.stem + '-views' + (path.suffix or '.db'))}"
-    return url
-
-
-def read_model_store(url: str, schema: list[str]) -> ReadModelStore:
-    """The read models' database (``sqlite:///file`` or ``postgresql://``), tables created."""
-    env = event_store_env(url)
-    store: ReadModelStore
-    if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
-        store = SQLiteReadModels(SQLiteDatastore(env["SQLITE_DBNAME"], lock_timeout=30), schema)
-    else:
-        datastore = PostgresDatastore(
-            dbname=env["POSTGRES_DBNAME"],
-            host=env["POSTGRES_HOST"],
-            port=env["POSTGRES_PORT"],
-            user=env["POSTGRES_USER"],
-            password=env["POSTGRES_PASSWORD"],
-            pool_size=2,
-            max_overflow=4,
-        )
-        store = PostgresReadModels(datastore, schema)
-    store.create_table()
-    return store
-
-
 def key_encryption_key(settings: Settings, deployment: Deployment) -> LocalKeyEncryptionKey:
     """The current KEK, plus older ones (``CRM_KEK_PREVIOUS``, retired files) that still
     unwrap keys a rotation has not reached yet."""
@@ -278,19 +174,7 @@ def read_side(settings: Settings, deployment: Deployment = EXISTING) -> ReadSide
     blind_index = BlindIndex(
         deployment.key("CRM_INDEX_KEY", settings.index_key, settings.index_key_file)
     )
-    projections: list[ReadModelProjection] = [
-        PrincipalsProjection(),
-        UsersProjection(sealer, blind_index),
-        ContactsProjection(sealer, blind_index),
-        AuditTimelineProjection(),
-        ErasuresProjection(),
-        ConsentsProjection(),
-        PoliciesProjection(),
-        ActivitiesProjection(),
-        LinkedAccountsProjection(),
-        SharesProjection(),
-        RequestsProjection(),
-    ]
+    projections = feature_read_models(sealer, blind_index)
     read_models = read_model_store(
         read_models_url(settings), [s for p in projections for s in p.schema]
     )
@@ -345,27 +229,19 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
     idempotency.create_tables()
     rate_limiter = RateLimiter(edge_db, api_secret)
     rate_limiter.create_tables()
-    erasures = Erasures(crm, side.keystore, side.read_models, idempotency)
     runner = ReadModelRunner(
         crm, side.read_models, side.projections, batch_size=settings.projections.batch_size
     )
     metrics.watch(lambda: crm.recorder.max_notification_id() or 0, runner, side.read_models)
-    consents = Consents(crm, side.read_models)
+    groups = command_groups(crm, side.keystore, side.read_models, side.blind_index, idempotency)
     return Service(
+        **vars(groups),
         settings=settings,
         crm=crm,
         keystore=side.keystore,
         keystore_db=side.keystore_db,
         read_models=side.read_models,
         runner=runner,
-        tenants=Tenants(crm),
-        contacts=Contacts(crm, side.read_models, side.blind_index),
-        consents=consents,
-        service_data=ServiceData(crm, consents),
-        shares=Shares(crm, consents),
-        requests=SubjectRequests(crm, erasures),
-        erasures=erasures,
-        timeline=Timeline(crm, side.read_models, side.keystore),
         signer=signer,
         ledger_signer=ledger_signer,
         blind_index=side.blind_index,

@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
+from schemathesis.core.parameters import ParameterLocation
 from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -194,10 +195,12 @@ def with_real_ids(case: Any, ids: dict[str, str]) -> Any:
 
 
 def credentials(case: Any, token: str | None, mode: GenerationMode) -> dict[str, str]:
-    """The real token of a role allowed in, unless a negative case drew its own invalid
-    ``Authorization`` header: replacing it could make the case valid after all."""
+    """The real token of a role allowed in, unless a negative case made its headers invalid
+    (it drew its own ``Authorization``, or left the required one out): adding ours could
+    make the case valid after all, while the check still expects a refusal."""
     drawn = "authorization" in {name.lower() for name in case.headers or {}}
-    if token is None or (drawn and mode == GenerationMode.NEGATIVE):
+    negative_headers = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
+    if token is None or (mode == GenerationMode.NEGATIVE and (drawn or negative_headers)):
         return {}
     return {"Authorization": f"Bearer {token}"}
 

@@ -16,8 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from projections.relay import Relay, RelayTimeouts
-from service.bootstrap import Service, bootstrap, read_model_store
+from service.bootstrap import Service, bootstrap
 from service.settings import Settings
+from service.stores import read_model_store
 from tests.harness import PostgresServer, TansuBroker, process_env, wait_until
 from tests.snapshots import snapshot, write_history
 

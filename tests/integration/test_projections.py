@@ -17,7 +17,8 @@ from eventsourcing.persistence import Tracking
 from domain.errors import SubjectErased
 from projections.rebuild import RebuildingProjection, rebuild, select
 from projections.store import StaleBatch
-from service.bootstrap import Service, read_model_store
+from service.bootstrap import Service
+from service.stores import read_model_store
 from tests.snapshots import snapshot, write_history
 
 
