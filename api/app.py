@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 from api import openapi, problems
 from api.background import checkpointer, erasure_sweep
 from api.deps import reject_unknown_query
+from api.disclosure import DisclosureMiddleware
 from api.idempotency import IdempotencyMiddleware
 from api.middleware import ServiceMiddleware
 from api.routes import routers
@@ -42,8 +43,10 @@ def create_app(service: Service) -> FastAPI:
         app.include_router(router)
     openapi.install(app)
     # Added last is outermost: ServiceMiddleware (ids, body bound, headers, logs) wraps
-    # IdempotencyMiddleware, which wraps every route.
+    # DisclosureMiddleware (an answer with personal values waits for its access record),
+    # which wraps IdempotencyMiddleware (a replay is a disclosure too), which wraps the routes.
     app.add_middleware(IdempotencyMiddleware, service=service)
+    app.add_middleware(DisclosureMiddleware, service=service)
     app.add_middleware(
         ServiceMiddleware,
         max_body_bytes=service.settings.max_body_bytes,

@@ -17,14 +17,19 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
+from uuid import UUID
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import PLATFORM, bearer_token, identify
+from api.deps import PLATFORM, Principal, bearer_token, identify
+from api.disclosure import ACCESS_LOG
 from api.middleware import send_problem
+from domain.errors import ProcessingRefused
 from service.bootstrap import Service
+from service.disclosure import AccessLog, named_purpose
 from service.idempotency import Claim, RequestIdentity, StoredResponse
 
 log = logging.getLogger("crm.api")
@@ -86,7 +91,7 @@ class IdempotencyMiddleware:
             scope["state"]["idempotency_seed"] = seed
             await self._run_once(scope, receive, send, body, namespace, key, claim)
         elif claim.outcome == "replay" and claim.response is not None:
-            await _replay(send, claim.response)
+            await self._replay(scope, send, claim.response, caller)
         elif claim.outcome == "purged":
             await send_problem(
                 send,
@@ -112,6 +117,43 @@ class IdempotencyMiddleware:
                 "a request with this key is still running; retry later",
                 [(b"retry-after", b"1")],
             )
+
+    async def _replay(
+        self, scope: Scope, send: Send, response: StoredResponse, caller: Principal | str
+    ) -> None:
+        """Send the first response again. If it carried personal values it discloses them
+        again: decided anew (a consent withdrawn since refuses it) and recorded anew, by the
+        disclosure middleware around this one."""
+        if response.receipt is not None:
+            again = await run_in_threadpool(self._disclosed_again, scope, response.receipt, caller)
+            if isinstance(again, ProcessingRefused):
+                await send_problem(send, 409, again.code, again.title, str(again))
+                return
+            scope["state"][ACCESS_LOG] = again
+        await _send_stored(send, response)
+
+    def _disclosed_again(
+        self, scope: Scope, receipt: dict[str, Any], caller: Principal | str
+    ) -> AccessLog | ProcessingRefused:
+        state = scope["state"]
+        if not isinstance(caller, Principal):
+            return ProcessingRefused(receipt["purpose"], "no-basis", "no tenant user")
+        again = self.service.access_log(
+            tenant_id=caller.tenant_id,
+            actor=caller.actor,
+            role=caller.role.value,
+            purpose=named_purpose(receipt["purpose"]),
+            operation=receipt["operation"],
+            request_id=state.get("request_id"),
+        )
+        subjects = {UUID(s): fields for s, fields in receipt["subjects"].items()}
+        refused = again.screen(list(subjects))
+        if refused:
+            subject, reason = next(iter(refused.items()))
+            return ProcessingRefused(again.purpose.code, reason)
+        for subject, fields in subjects.items():
+            again.opened(caller.tenant_id, subject, fields)
+        return again
 
     async def _run_once(
         self,
@@ -145,7 +187,7 @@ class IdempotencyMiddleware:
         except BaseException:
             await run_in_threadpool(store.release, namespace, claim)
             raise
-        response = _stored(captured)
+        response = _stored(captured, receipt(scope))
         try:
             if response is not None and 200 <= response.status < 300:
                 await run_in_threadpool(store.complete, namespace, key, claim, response)
@@ -175,7 +217,19 @@ async def _read_body(receive: Receive) -> bytes:
     return b"".join(chunks)
 
 
-def _stored(messages: list[Message]) -> StoredResponse | None:
+def receipt(scope: Scope) -> dict[str, Any] | None:
+    """What the request disclosed, as a replay must disclose (and record) it again."""
+    opened = scope.get("state", {}).get(ACCESS_LOG)
+    if not isinstance(opened, AccessLog) or not opened.fields:
+        return None
+    return {
+        "purpose": opened.purpose.code,
+        "operation": opened.operation,
+        "subjects": {str(s): sorted(f) for s, f in opened.fields.items()},
+    }
+
+
+def _stored(messages: list[Message], disclosed: dict[str, Any] | None) -> StoredResponse | None:
     start = next((m for m in messages if m["type"] == "http.response.start"), None)
     if start is None:
         return None
@@ -185,10 +239,10 @@ def _stored(messages: list[Message]) -> StoredResponse | None:
         if k.decode("latin-1").lower() in _KEPT_HEADERS
     ]
     body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
-    return StoredResponse(status=int(start["status"]), headers=headers, body=body)
+    return StoredResponse(int(start["status"]), headers, body, disclosed)
 
 
-async def _replay(send: Send, response: StoredResponse) -> None:
+async def _send_stored(send: Send, response: StoredResponse) -> None:
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
     headers += [
         (b"content-length", str(len(response.body)).encode()),

@@ -42,6 +42,11 @@ def _add(operation: dict[str, Any], status: int, description: str) -> None:
         responses[str(status)] = _problem(description)
 
 
+def parameters_of(operation: dict[str, Any]) -> list[dict[str, Any]]:
+    parameters: list[dict[str, Any]] = operation.get("parameters", [])
+    return parameters
+
+
 def complete_operation(path: str, method: str, operation: dict[str, Any]) -> None:
     """Declare the problems and headers the shared machinery adds to one operation."""
     if operation.get("security"):
@@ -53,6 +58,9 @@ def complete_operation(path: str, method: str, operation: dict[str, Any]) -> Non
         _add(operation, 422, "The request failed validation (or named an unknown parameter)")
     if "{" in path:
         _add(operation, 404, "No such resource in the caller's tenant")
+    if any(p.get("name") == "purpose" and p.get("in") == "query" for p in parameters_of(operation)):
+        _add(operation, 409, "The purpose is refused for the subject (errors[0].purpose, .reason)")
+        _add(operation, 503, "The access record could not be kept: nothing personal was sent")
     if method == "post" and operation.get("security"):
         parameters = operation.setdefault("parameters", [])
         if not any(p.get("name") == HEADER for p in parameters):

@@ -317,6 +317,40 @@ class MarketingPage(BaseModel):
     next_cursor: str | None
 
 
+class TrainingPage(BaseModel):
+    items: list[ActivityOut]
+    next_cursor: str | None
+
+
+class PromotedCompany(BaseModel):
+    contact_id: str
+    company: str
+
+
+class PromotionPage(BaseModel):
+    items: list[PromotedCompany]
+    next_cursor: str | None
+
+
+class AccessRecordOut(BaseModel):
+    """One opening of subjects' personal data: ids and codes only."""
+
+    position: int
+    at: datetime
+    actor: str
+    role: str
+    purpose: str
+    operation: str
+    fields: list[str]
+    subject_ids: list[str]
+    request_id: str | None
+
+
+class AccessPage(BaseModel):
+    items: list[AccessRecordOut]
+    next_cursor: str | None
+
+
 class ContactChange(BaseModel):
     version: int
     type: str
@@ -336,3 +370,6 @@ class SubjectExport(BaseModel):
     linked_accounts: list[LinkOut]
     shares: list[ShareOut]
     requests: list[RequestOut]
+    processing: list[AccessRecordOut] = Field(
+        description="the subject's processing trail: every recorded opening of its data"
+    )

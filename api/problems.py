@@ -16,12 +16,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from crypto.errors import KeyDestroyed
 from domain.errors import (
     AuthorisationExpired,
-    ConsentRequired,
     DomainError,
     ErasurePending,
     InvalidField,
     MinorNotAllowed,
     PolicyVersionExists,
+    ProcessingRefused,
     SubjectErased,
     TransitionNotAllowed,
     VersionMismatch,
@@ -38,7 +38,7 @@ _STATUS: list[tuple[type[DomainError], int]] = [
     (VersionMismatch, 412),
     (ConcurrentWrite, 409),
     (ErasurePending, 409),
-    (ConsentRequired, 409),
+    (ProcessingRefused, 409),
     (TransitionNotAllowed, 409),
     (AuthorisationExpired, 409),
     (PolicyVersionExists, 409),
@@ -108,8 +108,8 @@ def _domain_error(_: Request, exc: Exception) -> JSONResponse:
     errors = None
     if isinstance(exc, InvalidField | MinorNotAllowed):
         errors = [{"field": getattr(exc, "field", None), "rule": exc.code}]
-    elif isinstance(exc, ConsentRequired):
-        errors = [{"purpose": exc.purpose, "rule": exc.code}]
+    elif isinstance(exc, ProcessingRefused):
+        errors = [{"purpose": exc.purpose, "reason": exc.reason, "rule": exc.code}]
     headers = {"Retry-After": "1"} if isinstance(exc, CommitFailed) else None
     return problem(status, exc.code, exc.title, str(exc), errors=errors, headers=headers)
 

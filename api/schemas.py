@@ -100,8 +100,23 @@ class ContactOut(BaseModel):
     updated_at: datetime
 
 
+class Refusal(BaseModel):
+    """Why a subject's values are not in a list: the purpose refused, and the reason
+    (``no-consent``, ``restricted``, ``objected``, ``retention-ended``)."""
+
+    purpose: str
+    reason: str
+
+
+class RefusedItem(BaseModel):
+    """A subject in a list whose values the purpose may not open: its id, and why."""
+
+    id: str
+    refused: Refusal
+
+
 class ContactPage(BaseModel):
-    items: list[ContactOut]
+    items: list[ContactOut | RefusedItem]
     next_cursor: str | None
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import orjson
@@ -32,6 +32,41 @@ def parse_token(token: str) -> tuple[str, bytes]:
         return key_id, base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     except ValueError:
         raise SealBroken("sealed value is malformed") from None
+
+
+class Disclosure(Protocol):
+    """Who opens a subject's values, and for what (DESIGN invariant 12: no purpose, no
+    plaintext). Every open path takes one: it is asked before anything is unwrapped, so it
+    can refuse and nothing is decrypted, and told afterwards what was opened, so it can be
+    recorded before the values leave the service."""
+
+    def opening(self, tenant_id: UUID, subject_id: UUID, fields: Sequence[str]) -> None:
+        """About to open ``fields`` of the subject; raise to refuse."""
+
+    def opened(self, tenant_id: UUID, subject_id: UUID, fields: Sequence[str]) -> None:
+        """``fields`` of the subject were opened."""
+
+
+class StorageOpenings:
+    """A :class:`Disclosure` for openings that keep the data rather than use it (computing
+    blind indexes, rebuilding read models): never refused, only counted, so the run that
+    made them can be recorded once (what it opened, not each value)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.fields: set[str] = set()
+
+    def opening(self, tenant_id: UUID, subject_id: UUID, fields: Sequence[str]) -> None:
+        return None
+
+    def opened(self, tenant_id: UUID, subject_id: UUID, fields: Sequence[str]) -> None:
+        self.count += 1
+        self.fields.update(fields)
+
+
+def plain_field(label: str) -> str:
+    """The field a cell's label names (``source@<aggregate>`` is the field ``source``)."""
+    return label.split("@", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -126,7 +161,11 @@ class SubjectSealer:
         )
 
     def open_fields(
-        self, tenant_id: UUID, subject_id: UUID, fields: dict[str, tuple[int, str]]
+        self,
+        tenant_id: UUID,
+        subject_id: UUID,
+        fields: dict[str, tuple[int, str]],
+        disclosure: Disclosure,
     ) -> dict[str, Any]:
         """Open every field of one subject with one key lookup.
 
@@ -134,18 +173,27 @@ class SubjectSealer:
         Raises KeyDestroyed when the subject was erased.
         """
         cells = [(field, version, token) for field, (version, token) in fields.items()]
-        return dict(zip(fields, self.open_cells(tenant_id, subject_id, cells), strict=True))
+        opened = self.open_cells(tenant_id, subject_id, cells, disclosure)
+        return dict(zip(fields, opened, strict=True))
 
     def open_cells(
-        self, tenant_id: UUID, subject_id: UUID, cells: Sequence[tuple[str, int, str]]
+        self,
+        tenant_id: UUID,
+        subject_id: UUID,
+        cells: Sequence[tuple[str, int, str]],
+        disclosure: Disclosure,
     ) -> list[Any]:
         """Open (field, event version, token) cells of one subject, in order, with one key
-        lookup: the same field may recur, sealed by different events (a history).
+        lookup: the same field may recur, sealed by different events (a history). The
+        ``disclosure`` is asked first (it may refuse: then no key is even read) and told
+        after.
 
         Raises KeyDestroyed when the subject was erased.
         """
         if not cells:
             return []
+        fields = list(dict.fromkeys(plain_field(field) for field, _, _ in cells))
+        disclosure.opening(tenant_id, subject_id, fields)
         data_key = self.keystore.key_for_opening(tenant_id, subject_id)
         opened = []
         for field, version, token in cells:
@@ -154,4 +202,5 @@ class SubjectSealer:
                 raise KeyDestroyed(f"subject {subject_id}: token sealed under another key")
             context = SealContext(tenant_id, subject_id, field, version)
             opened.append(orjson.loads(aead.decrypt(data_key.key, blob, context.associated_data())))
+        disclosure.opened(tenant_id, subject_id, fields)
         return opened

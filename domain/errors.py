@@ -64,15 +64,31 @@ class ErasurePending(DomainError):
     title = "Erasure state conflict"
 
 
-class ConsentRequired(DomainError):
+class ProcessingRefused(DomainError):
+    """The subject's data may not be processed for the purpose asked (DESIGN invariant 12):
+    ``reason`` is ``no-consent``, ``restricted``, ``objected`` or ``retention-ended``."""
+
+    code = "processing-refused"
+    title = "Processing refused"
+
+    def __init__(self, purpose: str, reason: str, detail: str | None = None) -> None:
+        super().__init__(
+            detail or f"the subject's data may not be processed for {purpose}: {reason}"
+        )
+        self.purpose = purpose
+        self.reason = reason
+
+
+class ConsentRequired(ProcessingRefused):
     """Processing that rests on consent was asked for, and the subject's consent is not current."""
 
     code = "consent-required"
     title = "Consent required"
 
     def __init__(self, purpose: str) -> None:
-        super().__init__(f"this needs the subject's current consent for {purpose}")
-        self.purpose = purpose
+        super().__init__(
+            purpose, "no-consent", f"this needs the subject's current consent for {purpose}"
+        )
 
 
 class TransitionNotAllowed(DomainError):

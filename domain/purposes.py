@@ -29,6 +29,7 @@ class Purpose:
     legal_basis: LegalBasis
     description: str
     clause: str
+    system: bool = False  # a use by the service itself, not one a caller names for its work
 
     @property
     def requires_consent(self) -> bool:
@@ -114,7 +115,25 @@ CATALOGUE: tuple[Purpose, ...] = (
         " matching the agreement with that third party.",
         "How we collect data, 3",
     ),
+    Purpose(
+        "subject_request",
+        LegalBasis.LEGAL_OBLIGATION,
+        "Answering the subject's own requests under UU PDP (access with a copy, rectification,"
+        " erasure and the other rights): what the privacy officer opens to answer them.",
+        "UU PDP Pasal 5-13; How we protect data, the subject's rights",
+        system=True,
+    ),
+    Purpose(
+        "storage",
+        LegalBasis.LEGITIMATE_INTEREST,
+        "Keeping the data: computing blind indexes, rebuilding read models, verifying the"
+        " ledger, rotating keys. Nothing is shown to anyone.",
+        "How we protect data",
+        system=True,
+    ),
 )
+STORAGE = "storage"
+SUBJECT_REQUEST = "subject_request"
 
 _BY_CODE = {p.code: p for p in CATALOGUE}
 

@@ -161,12 +161,7 @@ class DataShare(ContactMatter):
         now: datetime,
     ) -> dict[str, PersonalValue]:
         """Share the requested fields the contact holds; return what was shared."""
-        self._require(ShareStatus.AUTHORIZED, step="executed")
-        if self.expires_at is not None and now >= self.expires_at:
-            raise AuthorisationExpired
-        require_consent(consents, SHARING_PURPOSE)
-        if catalogue_purpose(self.purpose).requires_consent:
-            require_consent(consents, self.purpose)
+        self.check_executable(consents, now)
         shared = {f: values[f] for f in self.fields if f in values}
         version = self.version + 1
         self.trigger_event(
@@ -178,6 +173,16 @@ class DataShare(ContactMatter):
             ),
         )
         return shared
+
+    def check_executable(self, consents: ConsentRecord | None, now: datetime) -> None:
+        """Whether the share may be carried out now: authorised, not expired, consented. Asked
+        before the contact's values are even opened."""
+        self._require(ShareStatus.AUTHORIZED, step="executed")
+        if self.expires_at is not None and now >= self.expires_at:
+            raise AuthorisationExpired
+        require_consent(consents, SHARING_PURPOSE)
+        if catalogue_purpose(self.purpose).requires_consent:
+            require_consent(consents, self.purpose)
 
     def revoke(self, *, actor: str, reason: str | None) -> None:
         """Withdraw the share at any step; nothing more can be done with it."""

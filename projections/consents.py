@@ -7,6 +7,7 @@ blanks it. Nothing else here is personal: purposes, versions, times and actors' 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -141,5 +142,34 @@ def consenting_contacts(
         " WHERE k.tenant_id = :tenant AND k.purpose = :purpose AND k.granted = 1"
         " AND c.tenant_id = :tenant AND c.erased = 0 AND c.id > :after"
         f" ORDER BY c.id LIMIT {int(limit) + 1}",
+        {"tenant": str(tenant_id), "purpose": purpose, "after": after},
+    )
+
+
+def consenting_among(
+    store: ReadModelStore, tenant_id: UUID, purpose: str, contact_ids: Sequence[UUID]
+) -> set[UUID]:
+    """Which of ``contact_ids`` have a current consent for ``purpose`` (one query)."""
+    if not contact_ids:
+        return set()
+    params: dict[str, Any] = {f"c{i}": str(c) for i, c in enumerate(contact_ids)}
+    rows = store.query(
+        "SELECT contact_id FROM consents_view WHERE tenant_id = :tenant AND purpose = :purpose"
+        f" AND granted = 1 AND contact_id IN ({', '.join(':' + p for p in params)})",
+        {**params, "tenant": str(tenant_id), "purpose": purpose},
+    )
+    return {UUID(r["contact_id"]) for r in rows}
+
+
+def consenting_activities(
+    store: ReadModelStore, tenant_id: UUID, purpose: str, after: int, limit: int
+) -> list[dict[str, Any]]:
+    """Activities rows (still sealed) of contacts whose consent for ``purpose`` is current,
+    in log order after ``after``."""
+    return store.query(
+        "SELECT a.* FROM activities_view a JOIN consents_view k ON k.contact_id = a.contact_id"
+        " WHERE k.tenant_id = :tenant AND k.purpose = :purpose AND k.granted = 1"
+        " AND a.tenant_id = :tenant AND a.position > :after"
+        f" ORDER BY a.position LIMIT {int(limit) + 1}",
         {"tenant": str(tenant_id), "purpose": purpose, "after": after},
     )

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from crypto.blind_index import BlindIndex
 from crypto.errors import KeyDestroyed
-from crypto.sealer import SubjectSealer
+from crypto.sealer import StorageOpenings, SubjectSealer
 from domain.contact import PERSONAL_FIELDS, Contact
 from projections.runner import ReadModelProjection
 from projections.store import ReadModelStore, Write
@@ -46,9 +46,12 @@ class ContactsProjection(ReadModelProjection):
     name = "contacts"
     schema = SCHEMA
 
-    def __init__(self, sealer: SubjectSealer, blind_index: BlindIndex) -> None:
+    def __init__(
+        self, sealer: SubjectSealer, blind_index: BlindIndex, storage: StorageOpenings
+    ) -> None:
         self.sealer = sealer
         self.blind_index = blind_index
+        self.storage = storage  # opening to index is storage, not a use: recorded per run
 
     def writes_for(self, event: Any, position: int) -> list[Write]:
         if isinstance(event, Contact.Registered):
@@ -66,7 +69,9 @@ class ContactsProjection(ReadModelProjection):
             if f in event.sealed
         }
         try:
-            opened = self.sealer.open_fields(UUID(tenant_id), event.originator_id, wanted)
+            opened = self.sealer.open_fields(
+                UUID(tenant_id), event.originator_id, wanted, self.storage
+            )
         except KeyDestroyed:
             opened = {}
         return {

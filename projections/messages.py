@@ -30,6 +30,7 @@ from eventsourcing.persistence import (
 )
 
 from crypto.errors import KeyDestroyed
+from crypto.sealer import Disclosure
 from domain.sealing import field_label
 from storage.transcoder import OrjsonTranscoder
 
@@ -56,7 +57,11 @@ class FieldOpener(Protocol):
     """Opens one subject's sealed fields; raises ``KeyDestroyed`` once it was erased."""
 
     def open_fields(
-        self, tenant_id: UUID, subject_id: UUID, fields: dict[str, tuple[int, str]]
+        self,
+        tenant_id: UUID,
+        subject_id: UUID,
+        fields: dict[str, tuple[int, str]],
+        disclosure: Disclosure,
     ) -> dict[str, Any]: ...
 
 
@@ -144,8 +149,16 @@ class EventDecoder:
     """Turns messages back into events: domain objects for projections, or plain
     :class:`DecodedEvent` records for anyone else."""
 
-    def __init__(self, opener: FieldOpener | None = None) -> None:
+    def __init__(
+        self, opener: FieldOpener | None = None, disclosure: Disclosure | None = None
+    ) -> None:
+        """``opener`` opens personal fields (``SubjectSealer``); it needs the consumer's
+        ``disclosure``, which decides and records those openings (no purpose, no plaintext:
+        a consumer answers for its own uses, as the service does for its)."""
+        if opener is not None and disclosure is None:
+            raise ValueError("opening personal fields needs a disclosure that records them")
         self.opener = opener
+        self.disclosure = disclosure
         self.mapper: Mapper[UUID] = Mapper(transcoder=event_transcoder())
 
     def domain_event(self, message: EventMessage) -> Any:
@@ -186,14 +199,14 @@ class EventDecoder:
     ) -> dict[str, Any]:
         if not sealed:
             return {}
-        if self.opener is None or tenant_id is None:
+        if self.opener is None or self.disclosure is None or tenant_id is None:
             return dict.fromkeys(sealed, Marker.SEALED)
         fields = {
             field_label(subject, aggregate_id, field): (version, token)
             for field, token in sealed.items()
         }
         try:
-            opened = self.opener.open_fields(UUID(str(tenant_id)), subject, fields)
+            opened = self.opener.open_fields(UUID(str(tenant_id)), subject, fields, self.disclosure)
         except KeyDestroyed:
             return dict.fromkeys(sealed, Marker.ERASED)
         return {field: opened[field_label(subject, aggregate_id, field)] for field in sealed}

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from crypto.blind_index import BlindIndex
 from crypto.errors import KeyDestroyed
-from crypto.sealer import SubjectSealer
+from crypto.sealer import StorageOpenings, SubjectSealer
 from domain.user import User
 from projections.runner import ReadModelProjection
 from projections.store import Write
@@ -34,9 +34,12 @@ class UsersProjection(ReadModelProjection):
     name = "users"
     schema = SCHEMA
 
-    def __init__(self, sealer: SubjectSealer, blind_index: BlindIndex) -> None:
+    def __init__(
+        self, sealer: SubjectSealer, blind_index: BlindIndex, storage: StorageOpenings
+    ) -> None:
         self.sealer = sealer
         self.blind_index = blind_index
+        self.storage = storage  # opening to index is storage, not a use: recorded per run
 
     def writes_for(self, event: Any, position: int) -> list[Write]:
         if not isinstance(event, User.Registered):
@@ -61,7 +64,10 @@ class UsersProjection(ReadModelProjection):
         tenant_id = UUID(event.tenant_id)
         try:
             opened = self.sealer.open_fields(
-                tenant_id, event.originator_id, {"email": (1, event.sealed["email"])}
+                tenant_id,
+                event.originator_id,
+                {"email": (1, event.sealed["email"])},
+                self.storage,
             )
         except KeyDestroyed:
             return None

@@ -7,16 +7,19 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import TypeVar
+from uuid import UUID
 
 from crypto.blind_index import BlindIndex
 from crypto.derive import key_fingerprint
 from crypto.kek import LocalKeyEncryptionKey, decode_key, retired_key_files
 from crypto.keystore import SqlKeystore
-from crypto.sealer import SubjectSealer
+from crypto.sealer import StorageOpenings, SubjectSealer
 from crypto.signing import Signer
+from domain.purposes import Purpose
 from projections.runner import ReadModelProjection, ReadModelRunner
 from projections.store import ReadModelStore
 from service.crm import CRM, Clock, Committed, system_clock
+from service.disclosure import AccessLog
 from service.features import CommandGroups, command_groups, feature_read_models
 from service.idempotency import IdempotencyStore
 from service.key_custody import (
@@ -51,6 +54,7 @@ class ReadSide:
     blind_index: BlindIndex
     projections: list[ReadModelProjection]
     read_models: ReadModelStore
+    storage: StorageOpenings  # what the read models opened to index, recorded once per run
 
     def close(self) -> None:
         self.keystore_db.close()
@@ -100,6 +104,35 @@ class Service(CommandGroups):
             time.sleep(min(pause, remaining))
             pause = min(pause * 2, 0.1)
         return True
+
+    def access_log(
+        self,
+        *,
+        tenant_id: UUID,
+        actor: str,
+        role: str,
+        purpose: Purpose,
+        operation: str,
+        request_id: str | None,
+    ) -> AccessLog:
+        """The record-to-be of one request's openings, decided by the service's gate."""
+        return AccessLog(self.gate, tenant_id, actor, role, purpose, operation, request_id)
+
+    def decide(self, access: AccessLog, contact_id: UUID) -> None:
+        """Before a command whose answer will carry the contact's values: the contact must
+        be the tenant's and live (404, 410), then the purpose allowed for it (409)."""
+        self.crm.live_contact(access.tenant_id, contact_id)
+        access.require(contact_id)
+
+    def record_access(self, log: AccessLog) -> int | None:
+        """Commit the request's access record (durable, ledgered) before its answer goes;
+        the position, or ``None`` when nothing personal was opened."""
+        record = log.record()
+        if record is None:
+            return None
+        position = self.crm.commit(record)
+        self.metrics.disclosed_subjects.inc(len(log.subjects))
+        return position
 
     def answer(self, committed: Committed[T]) -> T:
         """A command's value, once the read models reflect it: how every route answers."""
@@ -174,11 +207,12 @@ def read_side(settings: Settings, deployment: Deployment = EXISTING) -> ReadSide
     blind_index = BlindIndex(
         deployment.key("CRM_INDEX_KEY", settings.index_key, settings.index_key_file)
     )
-    projections = feature_read_models(sealer, blind_index)
+    storage = StorageOpenings()
+    projections = feature_read_models(sealer, blind_index, storage)
     read_models = read_model_store(
         read_models_url(settings), [s for p in projections for s in p.schema]
     )
-    return ReadSide(keystore, keystore_db, sealer, blind_index, projections, read_models)
+    return ReadSide(keystore, keystore_db, sealer, blind_index, projections, read_models, storage)
 
 
 def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:

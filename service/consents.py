@@ -8,10 +8,8 @@ from uuid import UUID
 
 from domain.consent import Acceptance, ConsentRecord, Decision
 from domain.policy import PrivacyPolicy, resolve_version, version_to_accept
-from projections.consents import consenting_contacts
 from projections.store import ReadModelStore
 from service.crm import CRM, Committed
-from service.views import Page, contact_page
 
 E = TypeVar("E", Decision, Acceptance)
 
@@ -34,12 +32,6 @@ class Consents:
         """The contact's consent record, ``None`` before its first decision."""
         record_id = ConsentRecord.id_for(tenant_id, contact_id)
         return self.crm.find(ConsentRecord, tenant_id, record_id)
-
-    def audience(self, tenant_id: UUID, purpose: str, *, after: str, limit: int) -> Page:
-        """Contacts whose consent for ``purpose`` is current (granted, not since withdrawn,
-        not erased), opened: nobody else is ever in it."""
-        rows = consenting_contacts(self.read_models, tenant_id, purpose, after, limit)
-        return contact_page(self.crm, tenant_id, rows, limit)
 
     def policy(self, tenant_id: UUID) -> PrivacyPolicy | None:
         return self.crm.find(PrivacyPolicy, tenant_id, PrivacyPolicy.id_for(tenant_id))

@@ -11,6 +11,7 @@ from domain.values import normalise_email, normalise_phone
 from projections.contacts import contact_rows
 from projections.store import ReadModelStore
 from service.crm import CRM, Committed
+from service.disclosure import AccessLog
 from service.views import Page, contact_page
 
 
@@ -56,7 +57,14 @@ class Contacts:
         return self.crm.contact(tenant_id, contact_id)
 
     def find(
-        self, tenant_id: UUID, *, email: str | None, phone: str | None, after: str, limit: int
+        self,
+        tenant_id: UUID,
+        *,
+        email: str | None,
+        phone: str | None,
+        after: str,
+        limit: int,
+        access: AccessLog,
     ) -> Page:
         """Live contacts in id order, matching the normalised email and/or phone exactly
         (through their blind indexes), opened."""
@@ -68,7 +76,7 @@ class Contacts:
             after=after,
             limit=limit,
         )
-        return contact_page(self.crm, tenant_id, rows, limit)
+        return contact_page(self.crm, tenant_id, rows, limit, access)
 
     def _index(self, tenant_id: UUID, kind: str, value: str) -> str:
         normal = normalise_email(value) if kind == "email" else normalise_phone(value)

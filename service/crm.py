@@ -26,7 +26,7 @@ from eventsourcing.utils import Environment, EnvType, get_topic
 
 from crypto.errors import KeyDestroyed
 from crypto.keystore import Keystore
-from crypto.sealer import SealingSession, SubjectSealer
+from crypto.sealer import Disclosure, SealingSession, SubjectSealer
 from domain.base import TenantAggregate
 from domain.contact import Contact
 from domain.errors import DomainError, SubjectErased
@@ -264,18 +264,22 @@ class CRM(Application[UUID]):
         aggregate_id: UUID,
         version: int,
         sealed: Mapping[str, str],
+        disclosure: Disclosure,
     ) -> dict[str, Any] | None:
         """Open the values an event of ``aggregate_id`` sealed for ``subject_id``.
 
         ``None`` once the subject is erased: callers show that as erased, never fail.
         """
-        return self.open_many(tenant_id, subject_id, [(aggregate_id, version, sealed)])[0]
+        return self.open_many(tenant_id, subject_id, [(aggregate_id, version, sealed)], disclosure)[
+            0
+        ]
 
     def open_many(
         self,
         tenant_id: UUID,
         subject_id: UUID,
         events: Sequence[tuple[UUID, int, Mapping[str, str]]],
+        disclosure: Disclosure,
     ) -> list[dict[str, Any] | None]:
         """:meth:`open_sealed` for many events about one subject, with one key lookup.
 
@@ -287,17 +291,18 @@ class CRM(Application[UUID]):
             for field, token in sealed.items()
         ]
         try:
-            values = iter(self.sealer.open_cells(tenant_id, subject_id, cells))
+            values = iter(self.sealer.open_cells(tenant_id, subject_id, cells, disclosure))
         except KeyDestroyed:
             return [None for _ in events]
         return [{field: next(values) for field in sealed} for _, _, sealed in events]
 
-    def open_contact(self, contact: Contact) -> dict[str, Any]:
+    def open_contact(self, contact: Contact, disclosure: Disclosure) -> dict[str, Any]:
         """The contact's personal fields in plaintext; SubjectErased once erased (a key
         destroyed meanwhile surfaces as ``KeyDestroyed``, the same 410 at the edge)."""
         if contact.erased:
             raise SubjectErased("the contact was erased")
-        return self.sealer.open_fields(UUID(contact.tenant_id), contact.id, contact.fields)
+        tenant_id = UUID(contact.tenant_id)
+        return self.sealer.open_fields(tenant_id, contact.id, contact.fields, disclosure)
 
     def find(self, kind: type[TA], tenant_id: UUID, aggregate_id: UUID) -> TA | None:
         """Like :meth:`owned`, but ``None`` when there is none (records created on first use)."""

@@ -13,6 +13,7 @@ from uuid import UUID
 from domain.base import TenantAggregate
 from domain.contact import PERSONAL_FIELDS, Contact
 from domain.values import utc_text
+from projections.access import access_rows, access_view
 from projections.activities import activities_of
 from projections.linked_accounts import linked_accounts_of
 from projections.requests import find_requests
@@ -29,11 +30,12 @@ from service.views import (
 
 if TYPE_CHECKING:
     from service.crm import CRM
+    from service.disclosure import AccessLog
 
 EXPORT_FORMAT = "crm.subject-export.v1"
 
 
-def contact_history(crm: CRM, contact: Contact) -> list[dict[str, Any]]:
+def contact_history(crm: CRM, contact: Contact, access: AccessLog) -> list[dict[str, Any]]:
     """Each stored change to the contact, with the values it set opened."""
     tenant_id = UUID(contact.tenant_id)
     changes = []
@@ -41,7 +43,7 @@ def contact_history(crm: CRM, contact: Contact) -> list[dict[str, Any]]:
         assert isinstance(event, TenantAggregate.Event)
         version = event.originator_version
         sealed = event.sealed if isinstance(event, Contact.Registered | Contact.Updated) else {}
-        values = crm.open_sealed(tenant_id, contact.id, contact.id, version, sealed)
+        values = crm.open_sealed(tenant_id, contact.id, contact.id, version, sealed, access)
         changes.append(
             {
                 "version": version,
@@ -56,14 +58,15 @@ def contact_history(crm: CRM, contact: Contact) -> list[dict[str, Any]]:
 
 
 def subject_export(
-    crm: CRM, store: ReadModelStore, tenant_id: UUID, contact_id: UUID
+    crm: CRM, store: ReadModelStore, tenant_id: UUID, contact_id: UUID, access: AccessLog
 ) -> dict[str, Any]:
-    """The whole export; 410 once the contact is erased, 404 in another tenant."""
+    """The whole export; 410 once the contact is erased, 404 in another tenant. Its
+    ``processing`` is the subject's trail: every recorded opening of the subject's data."""
     contact = crm.live_contact(tenant_id, contact_id)
-    fields = crm.open_contact(contact)
+    fields = crm.open_contact(contact, access)
     now = utc_text(crm.clock())
     shares = find_shares(store, tenant_id, contact_id=contact_id)
-    shared = shared_values(crm, tenant_id, contact_id, shares)
+    shared = shared_values(crm, tenant_id, contact_id, shares, access)
     return {
         "format": EXPORT_FORMAT,
         "generated_at": now,
@@ -74,13 +77,17 @@ def subject_export(
             "updated_at": utc_text(contact.modified_on),
             **{field: fields.get(field) for field in PERSONAL_FIELDS},
         },
-        "history": contact_history(crm, contact),
-        "consents": consents_view(crm, store, tenant_id, contact_id),
+        "history": contact_history(crm, contact, access),
+        "consents": consents_view(crm, store, tenant_id, contact_id, access),
         "activities": activity_views(
-            crm, tenant_id, contact_id, activities_of(store, tenant_id, contact_id, 0, None)
+            crm, tenant_id, contact_id, activities_of(store, tenant_id, contact_id, 0, None), access
         ),
         "linked_accounts": linked_account_views(
-            crm, tenant_id, contact_id, linked_accounts_of(store, tenant_id, contact_id, 0, None)
+            crm,
+            tenant_id,
+            contact_id,
+            linked_accounts_of(store, tenant_id, contact_id, 0, None),
+            access,
         ),
         "shares": [
             {**share_view(row), "shared": values}
@@ -88,5 +95,8 @@ def subject_export(
         ],
         "requests": [
             request_view(row, now) for row in find_requests(store, tenant_id, contact_id=contact_id)
+        ],
+        "processing": [
+            access_view(row) for row in access_rows(store, tenant_id, subject_id=contact_id)
         ],
     }

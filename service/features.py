@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from crypto.blind_index import BlindIndex
 from crypto.keystore import SqlKeystore
-from crypto.sealer import SubjectSealer
+from crypto.sealer import StorageOpenings, SubjectSealer
+from projections.access import AccessTrailProjection
 from projections.activities import ActivitiesProjection
 from projections.audit import AuditTimelineProjection
 from projections.consents import ConsentsProjection
@@ -30,23 +31,26 @@ from projections.users import UsersProjection
 from service.consents import Consents
 from service.contacts import Contacts
 from service.crm import CRM
+from service.disclosure import ConsentRule, ProcessingGate, Rule
 from service.erasure import Erasures
+from service.exports import Exports
 from service.idempotency import IdempotencyStore
 from service.requests import SubjectRequests
 from service.service_data import ServiceData
 from service.shares import Shares
 from service.tenants import Tenants
-from service.timeline import Timeline
+from service.timeline import Timeline, Trail
 
 
 def feature_read_models(
-    sealer: SubjectSealer, blind_index: BlindIndex
+    sealer: SubjectSealer, blind_index: BlindIndex, storage: StorageOpenings
 ) -> list[ReadModelProjection]:
-    """Every read model, in the order a batch of events is applied to them."""
+    """Every read model, in the order a batch of events is applied to them. Those that open
+    values to index them do so as ``storage``."""
     return [
         PrincipalsProjection(),
-        UsersProjection(sealer, blind_index),
-        ContactsProjection(sealer, blind_index),
+        UsersProjection(sealer, blind_index, storage),
+        ContactsProjection(sealer, blind_index, storage),
         AuditTimelineProjection(),
         ErasuresProjection(),
         ConsentsProjection(),
@@ -55,6 +59,7 @@ def feature_read_models(
         LinkedAccountsProjection(),
         SharesProjection(),
         RequestsProjection(),
+        AccessTrailProjection(),
     ]
 
 
@@ -70,6 +75,14 @@ class CommandGroups:
     requests: SubjectRequests
     erasures: Erasures
     timeline: Timeline
+    trail: Trail
+    exports: Exports
+    gate: ProcessingGate
+
+
+def processing_rules(views: ReadModelStore) -> list[Rule]:
+    """The decision point's rules, in the order they are asked (the first refusal wins)."""
+    return [ConsentRule(views)]
 
 
 def command_groups(
@@ -90,4 +103,7 @@ def command_groups(
         requests=SubjectRequests(crm, erasures),
         erasures=erasures,
         timeline=Timeline(crm, views, keystore),
+        trail=Trail(views),
+        exports=Exports(crm, views),
+        gate=ProcessingGate(processing_rules(views)),
     )

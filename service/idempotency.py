@@ -27,7 +27,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 
@@ -56,11 +56,14 @@ _UUID = re.compile(rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 
 @dataclass(frozen=True)
 class StoredResponse:
-    """What a replay sends back: the first response's status, chosen headers and body."""
+    """What a replay sends back: the first response's status, chosen headers and body, and
+    the receipt of the personal data it carried (purpose, operation, subjects and fields:
+    ids and codes), since a replay discloses it again and is recorded again."""
 
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+    receipt: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -218,6 +221,7 @@ class IdempotencyStore:
                 "status": response.status,
                 "headers": response.headers,
                 "body": base64.b64encode(response.body).decode(),
+                "receipt": response.receipt,
             }
         )
         blob = aead.encrypt(self._sealing_key(namespace, key), plaintext, _context(namespace, ref))
@@ -233,6 +237,7 @@ class IdempotencyStore:
             status=int(data["status"]),
             headers=[(str(k), str(v)) for k, v in headers],
             body=base64.b64decode(data["body"]),
+            receipt=data.get("receipt"),
         )
 
 

@@ -60,6 +60,12 @@ class ServiceMetrics:
             buckets=BATCH_COMMANDS,
             registry=self.registry,
         )
+        self.disclosed_subjects = Counter(
+            "crm_disclosed_subjects",
+            "Subjects whose personal values an answer carried, each in a committed access"
+            " record (one record per request).",
+            registry=self.registry,
+        )
         self.read_your_writes_timeouts = Counter(
             "crm_read_your_writes_timeouts",
             "Answers sent before the read models reached the command's position.",

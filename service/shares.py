@@ -6,10 +6,12 @@ from datetime import datetime
 from typing import NamedTuple
 from uuid import UUID
 
+from domain.purposes import purpose as catalogue_purpose
 from domain.sealing import PersonalValue
 from domain.share import DataShare
 from service.consents import Consents
 from service.crm import CRM, Committed
+from service.disclosure import AccessLog
 from service.errors import check_version
 
 
@@ -74,15 +76,25 @@ class Shares:
         return self.crm.committed(share, share)
 
     def execute(
-        self, tenant_id: UUID, share_id: UUID, actor: str, expected_version: int | None = None
+        self,
+        tenant_id: UUID,
+        share_id: UUID,
+        actor: str,
+        access: AccessLog,
+        expected_version: int | None = None,
     ) -> Committed[Execution]:
-        """Share the contact's current values of the requested fields; return them."""
+        """Share the contact's current values of the requested fields; return them. The
+        values handed over are opened for the share's purpose, and recorded as such."""
         share = self._share(tenant_id, share_id, expected_version)
         contact = self.crm.live_contact(tenant_id, share.contact_id)
+        consents = self.consents.record(tenant_id, share.contact_id)
+        share.check_executable(consents, self.crm.clock())  # the procedure, before any opening
+        access.require(contact.id)  # sharing itself, at the decision point
+        access.purpose = catalogue_purpose(share.purpose)
         shared = share.execute(
             actor=actor,
-            values=self.crm.open_contact(contact),
-            consents=self.consents.record(tenant_id, share.contact_id),
+            values=self.crm.open_contact(contact, access),
+            consents=consents,
             sealer=self.crm.sealer,
             now=self.crm.clock(),
         )

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from crypto.keystore import Keystore
 from domain.base import TenantAggregate
+from projections.access import access_rows, access_view
 from projections.audit import event_type, is_tenant_position, timeline_positions
 from projections.store import ReadModelStore
 from service.crm import CRM
@@ -101,3 +102,33 @@ class Timeline:
         """NotFound unless the event at ``position`` is the tenant's."""
         if not is_tenant_position(self.read_models, tenant_id, position):
             raise NotFound("no event of yours at that position")
+
+
+class Trail:
+    """The processing trail of a tenant: every recorded opening of its subjects' data."""
+
+    def __init__(self, read_models: ReadModelStore) -> None:
+        self.read_models = read_models
+
+    def records(
+        self,
+        tenant_id: UUID,
+        *,
+        subject_id: UUID | None,
+        actor: str | None,
+        purpose: str | None,
+        after: int,
+        as_of: datetime | None,
+        limit: int,
+    ) -> Page:
+        rows = access_rows(
+            self.read_models,
+            tenant_id,
+            subject_id=subject_id,
+            actor=actor,
+            purpose=purpose,
+            after=after,
+            as_of=as_of,
+            limit=limit,
+        )
+        return Page([access_view(row) for row in rows[:limit]], [str(r["position"]) for r in rows])

@@ -22,6 +22,7 @@ from projections.store import ReadModelStore, sealed_cells
 
 if TYPE_CHECKING:
     from service.crm import CRM
+    from service.disclosure import AccessLog
 
 
 class Page(NamedTuple):
@@ -32,10 +33,12 @@ class Page(NamedTuple):
     keys: list[str]
 
 
-def contact_view(crm: CRM, tenant_id: UUID, row: dict[str, Any]) -> dict[str, Any] | None:
+def contact_view(
+    crm: CRM, tenant_id: UUID, row: dict[str, Any], access: AccessLog
+) -> dict[str, Any] | None:
     """A contacts_view row opened; ``None`` if the subject was erased after it was read."""
     try:
-        opened = crm.sealer.open_fields(tenant_id, UUID(row["id"]), sealed_fields(row))
+        opened = crm.sealer.open_fields(tenant_id, UUID(row["id"]), sealed_fields(row), access)
     except KeyDestroyed:
         return None
     return {
@@ -47,10 +50,25 @@ def contact_view(crm: CRM, tenant_id: UUID, row: dict[str, Any]) -> dict[str, An
     }
 
 
-def contact_page(crm: CRM, tenant_id: UUID, rows: list[dict[str, Any]], limit: int) -> Page:
-    """The first ``limit`` rows opened (erased ones left out), and every row's id."""
-    views = [view for row in rows[:limit] if (view := contact_view(crm, tenant_id, row))]
+def contact_page(
+    crm: CRM, tenant_id: UUID, rows: list[dict[str, Any]], limit: int, access: AccessLog
+) -> Page:
+    """The first ``limit`` rows opened (erased ones left out), and every row's id. A subject
+    the purpose is refused for appears with its id and the reason, no values."""
+    page = rows[:limit]
+    refused = access.screen([UUID(row["id"]) for row in page])
+    views = []
+    for row in page:
+        reason = refused.get(UUID(row["id"]))
+        if reason is not None:
+            views.append(refused_view(row["id"], access.purpose.code, reason))
+        elif view := contact_view(crm, tenant_id, row, access):
+            views.append(view)
     return Page(views, [row["id"] for row in rows])
+
+
+def refused_view(subject_id: str, purpose: str, reason: str) -> dict[str, Any]:
+    return {"id": subject_id, "refused": {"purpose": purpose, "reason": reason}}
 
 
 def _opened(
@@ -58,6 +76,7 @@ def _opened(
     tenant_id: UUID,
     contact_id: UUID,
     rows: list[dict[str, Any]],
+    access: AccessLog,
     aggregate_key: str,
     version_key: str | None = None,
 ) -> list[dict[str, Any]]:
@@ -74,11 +93,11 @@ def _opened(
         )
         for row in rows
     ]
-    return [values or {} for values in crm.open_many(tenant_id, contact_id, events)]
+    return [values or {} for values in crm.open_many(tenant_id, contact_id, events, access)]
 
 
 def activity_views(
-    crm: CRM, tenant_id: UUID, contact_id: UUID, rows: list[dict[str, Any]]
+    crm: CRM, tenant_id: UUID, contact_id: UUID, rows: list[dict[str, Any]], access: AccessLog
 ) -> list[dict[str, Any]]:
     return [
         {
@@ -90,12 +109,14 @@ def activity_views(
             "recorded_by": row["recorded_by"],
             **{field: values.get(field) for field in SEALED_FIELDS},
         }
-        for row, values in zip(rows, _opened(crm, tenant_id, contact_id, rows, "id"), strict=True)
+        for row, values in zip(
+            rows, _opened(crm, tenant_id, contact_id, rows, access, "id"), strict=True
+        )
     ]
 
 
 def linked_account_views(
-    crm: CRM, tenant_id: UUID, contact_id: UUID, rows: list[dict[str, Any]]
+    crm: CRM, tenant_id: UUID, contact_id: UUID, rows: list[dict[str, Any]], access: AccessLog
 ) -> list[dict[str, Any]]:
     return [
         {
@@ -110,7 +131,9 @@ def linked_account_views(
             "unlinked_at": row["unlinked_at"],
             "unlinked_by": row["unlinked_by"],
         }
-        for row, values in zip(rows, _opened(crm, tenant_id, contact_id, rows, "id"), strict=True)
+        for row, values in zip(
+            rows, _opened(crm, tenant_id, contact_id, rows, access, "id"), strict=True
+        )
     ]
 
 
@@ -143,7 +166,7 @@ def share_view(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def shared_values(
-    crm: CRM, tenant_id: UUID, contact_id: UUID, shares: list[dict[str, Any]]
+    crm: CRM, tenant_id: UUID, contact_id: UUID, shares: list[dict[str, Any]], access: AccessLog
 ) -> list[dict[str, Any] | None]:
     """What each executed share of one contact handed over, opened for the subject's export."""
     executed = [
@@ -151,7 +174,7 @@ def shared_values(
         for share in shares
     ]
     steps = [step for step in executed if step is not None]
-    values = iter(_opened(crm, tenant_id, contact_id, steps, "share_id", "version"))
+    values = iter(_opened(crm, tenant_id, contact_id, steps, access, "share_id", "version"))
     return [None if step is None else next(values) for step in executed]
 
 
@@ -175,7 +198,7 @@ def request_view(row: dict[str, Any], now: str) -> dict[str, Any]:
 
 
 def consents_view(
-    crm: CRM, store: ReadModelStore, tenant_id: UUID, contact_id: UUID
+    crm: CRM, store: ReadModelStore, tenant_id: UUID, contact_id: UUID, access: AccessLog | None
 ) -> dict[str, Any]:
     """Every consent purpose's current state, the whole history, and policy acceptances."""
     latest = current_consents(store, tenant_id, contact_id)
@@ -193,7 +216,11 @@ def consents_view(
     history: list[dict[str, Any]] = []
     acceptances: list[dict[str, Any]] = []
     rows = consent_events(store, tenant_id, contact_id)
-    sources = _opened(crm, tenant_id, contact_id, rows, "record_id", "version")
+    sources = (
+        [{} for _ in rows]
+        if access is None  # shown without the sealed sources (to an auditor)
+        else _opened(crm, tenant_id, contact_id, rows, access, "record_id", "version")
+    )
     for row, values in zip(rows, sources, strict=True):
         entry = {
             "policy_version": row["policy_version"],

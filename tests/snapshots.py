@@ -10,6 +10,7 @@ from uuid import UUID
 from projections.runner import ReadModelProjection
 from projections.store import ReadModelStore
 from service.bootstrap import Service
+from tests.witness import access_for
 
 Snapshot = dict[str, list[tuple[tuple[str, Any], ...]]]
 
@@ -106,7 +107,10 @@ def _privacy_domain(service: Service, tenant_id: UUID) -> UUID:
     service.shares.authorize(
         tenant_id, share.id, "admin", agreement_ref="PKS-2026-01", expires_at=None
     )
-    service.shares.execute(tenant_id, share.id, "agent")
+    service.runner.catch_up()  # the decision point reads consents from the read models
+    sharing = access_for(service, tenant_id, "third_party_sharing")
+    service.shares.execute(tenant_id, share.id, "agent", sharing)
+    service.record_access(sharing)  # what the execution handed over, in the trail
     service.requests.receive(
         tenant_id,
         "officer",

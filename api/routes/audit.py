@@ -8,11 +8,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import Principal, ServiceDep, parse_id, require
-from api.fields import Id, PathId, Time
-from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
+from api.fields import Id, PathId, Time, one_of
+from api.pagination import (
+    DEFAULT_LIMIT,
+    Cursor,
+    Limit,
+    after_position,
+    decode_cursor,
+    next_cursor,
+)
 from api.preconditions import IMMUTABLE_VERSION, set_etag
+from api.privacy_schemas import AccessPage, AccessRecordOut
 from api.problems import ProblemError, responses
 from api.schemas import AuditEvent, AuditPage, ErasureCertificateOut, ScheduledErasureOut
+from domain.purposes import CATALOGUE
 from domain.user import Role
 from domain.values import parse_time
 from service.audit import (
@@ -23,14 +32,52 @@ from service.audit import (
     prove_inclusion,
     verify_ledger,
 )
+from service.disclosure import named_purpose
 from service.erasure import certificate_from_row
 from service.replay import contact_state
 
 router = APIRouter(prefix="/v1", tags=["audit"])
+PURPOSES = [p.code for p in CATALOGUE]
 
 Auditor = Annotated[Principal, Depends(require(Role.AUDITOR))]
 CertificateReader = Annotated[Principal, Depends(require(Role.PRIVACY_OFFICER, Role.AUDITOR))]
 Officer = Annotated[Principal, Depends(require(Role.PRIVACY_OFFICER))]
+
+
+TrailReader = Annotated[Principal, Depends(require(Role.AUDITOR, Role.PRIVACY_OFFICER))]
+PurposeCode = Annotated[
+    str, Query(description="one purpose of the catalogue", json_schema_extra=one_of(PURPOSES))
+]
+
+
+@router.get("/audit/access", response_model=AccessPage, responses=responses(401, 403, 422))
+def access_trail(
+    service: ServiceDep,
+    caller: TrailReader,
+    contact_id: Id | None = None,
+    actor: Id | None = None,
+    purpose: PurposeCode | None = None,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    as_of: Time | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> AccessPage:
+    """The processing trail (UU PDP Pasal 31): every recorded opening of personal data in
+    the caller's tenant, in log order, by subject, actor (a user id), purpose and time.
+    Records hold ids and codes only, and stay after an erasure."""
+    if purpose is not None:
+        named_purpose(purpose)
+    page = service.trail.records(
+        caller.tenant_id,
+        subject_id=None if contact_id is None else parse_id(contact_id),
+        actor=actor,
+        purpose=purpose,
+        after=max(after, after_position(cursor)),
+        as_of=None if as_of is None else parse_time(as_of, "as_of"),
+        limit=limit,
+    )
+    items = [AccessRecordOut.model_validate(item) for item in page.items]
+    return AccessPage(items=items, next_cursor=next_cursor(page.keys, limit))
 
 
 @router.get("/audit/events", response_model=AuditPage, responses=responses(401, 403, 404, 422))

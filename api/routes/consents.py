@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 
 from api.deps import Principal, ServiceDep, parse_id, require
+from api.disclosure import disclosing
 from api.fields import PathId
 from api.preconditions import set_etag
 from api.privacy_schemas import (
@@ -18,9 +19,13 @@ from api.privacy_schemas import (
 )
 from api.problems import responses
 from domain.user import Role
+from service.disclosure import AccessLog
 from service.views import consents_view
 
 router = APIRouter(prefix="/v1/contacts", tags=["consents"])
+# A consent's source (where the decision came from) is the subject's data: opened, or echoed
+# back, for managing the relationship unless the caller names another use.
+Managing = Annotated[AccessLog, Depends(disclosing("account_management"))]
 
 Writer = Annotated[Principal, Depends(require(Role.ADMIN, Role.AGENT))]
 Reader = Annotated[
@@ -36,14 +41,22 @@ Reader = Annotated[
     responses=responses(401, 403, 404, 409, 410, 413, 422),
 )
 def decide_consent(
-    contact_id: PathId, body: ConsentIn, response: Response, service: ServiceDep, caller: Writer
+    contact_id: PathId,
+    body: ConsentIn,
+    response: Response,
+    service: ServiceDep,
+    caller: Writer,
+    access: Managing,
 ) -> ConsentOut:
     """Grant (``granted: true``) or withdraw consent for one purpose that rests on consent.
 
     ``policy_version`` must be published (``POST /v1/policies``); without it, the version
-    in force is recorded. ``source`` (where the decision came from) is sealed.
+    in force is recorded. ``source`` (where the decision came from) is sealed; the answer
+    carries it back, recorded in the processing trail.
     """
     subject = parse_id(contact_id)
+    if body.source is not None:
+        service.decide(access, subject)
     record, decision = service.answer(
         service.consents.decide(
             caller.tenant_id,
@@ -56,6 +69,7 @@ def decide_consent(
         )
     )
     set_etag(response, record.version)
+    access.returning(subject, ["source"] if body.source is not None else [])
     return ConsentOut(
         contact_id=str(subject),
         purpose=decision.purpose,
@@ -73,14 +87,17 @@ def decide_consent(
     responses=responses(401, 403, 404, 410),
 )
 def read_consents(
-    contact_id: PathId, response: Response, service: ServiceDep, caller: Reader
+    contact_id: PathId, response: Response, service: ServiceDep, caller: Reader, access: Managing
 ) -> ConsentsOut:
-    """The current state of every consent purpose, the full history, and policy acceptances."""
+    """The current state of every consent purpose, the full history, and policy acceptances.
+    Each decision's ``source`` is opened (and recorded) for ``account_management`` unless
+    ``purpose`` names another use; an auditor sees the decisions without their sources."""
     subject = parse_id(contact_id)
     service.crm.live_contact(caller.tenant_id, subject)
     record = service.consents.record(caller.tenant_id, subject)
     set_etag(response, record.version if record is not None else 0)
-    view = consents_view(service.crm, service.read_models, caller.tenant_id, subject)
+    opening = None if caller.role is Role.AUDITOR else access
+    view = consents_view(service.crm, service.read_models, caller.tenant_id, subject, opening)
     return ConsentsOut.model_validate(view)
 
 
@@ -96,8 +113,11 @@ def accept_policy(
     response: Response,
     service: ServiceDep,
     caller: Writer,
+    access: Managing,
 ) -> AcceptanceOut:
     """Record that the subject accepted a policy version (by default the one in force)."""
+    if body.source is not None:
+        service.decide(access, parse_id(contact_id))
     record, acceptance = service.answer(
         service.consents.accept_policy(
             caller.tenant_id,
@@ -108,6 +128,7 @@ def accept_policy(
         )
     )
     set_etag(response, record.version)
+    access.returning(parse_id(contact_id), ["source"] if body.source is not None else [])
     return AcceptanceOut(
         policy_version=acceptance.policy_version,
         source=body.source.strip() if body.source is not None else None,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
 from api.deps import IfMatch, NewId, Principal, ServiceDep, parse_id, require
+from api.disclosure import disclosing
 from api.fields import Email, PathId, Phone
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from api.preconditions import IMMUTABLE_VERSION, set_etag
@@ -24,12 +25,15 @@ from api.schemas import (
 )
 from domain.contact import PERSONAL_FIELDS, Contact
 from domain.user import Role
+from service.disclosure import AccessLog
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 
 Writer = Annotated[Principal, Depends(require(Role.ADMIN, Role.AGENT))]
 Reader = Annotated[Principal, Depends(require(Role.ADMIN, Role.AGENT, Role.PRIVACY_OFFICER))]
 Officer = Annotated[Principal, Depends(require(Role.PRIVACY_OFFICER))]
+# Contacts are opened to manage the customer relationship, unless the caller names another use.
+Managing = Annotated[AccessLog, Depends(disclosing("account_management"))]
 
 
 def _out(contact: Contact, opened: dict[str, Any]) -> ContactOut:
@@ -46,8 +50,16 @@ def _out(contact: Contact, opened: dict[str, Any]) -> ContactOut:
     "", status_code=201, response_model=ContactOut, responses=responses(401, 403, 413, 422)
 )
 def register_contact(
-    body: ContactIn, response: Response, service: ServiceDep, caller: Writer, new_id: NewId
+    body: ContactIn,
+    response: Response,
+    service: ServiceDep,
+    caller: Writer,
+    new_id: NewId,
+    access: Managing,
 ) -> ContactOut:
+    """Register a contact; the answer carries its values (opened for ``account_management``
+    unless ``purpose`` names another use, which is decided before anything is stored)."""
+    access.require(new_id)
     contact = service.answer(
         service.contacts.register(
             caller.tenant_id, caller.actor, body.model_dump(exclude_none=True), new_id
@@ -55,15 +67,16 @@ def register_contact(
     )
     set_etag(response, contact.version)
     response.headers["Location"] = f"/v1/contacts/{contact.id}"
-    return _out(contact, service.crm.open_contact(contact))
+    return _out(contact, service.crm.open_contact(contact, access))
 
 
 @router.get("/{contact_id}", response_model=ContactOut, responses=responses(401, 403, 404, 410))
 def read_contact(
-    contact_id: PathId, response: Response, service: ServiceDep, caller: Reader
+    contact_id: PathId, response: Response, service: ServiceDep, caller: Reader, access: Managing
 ) -> ContactOut:
+    """The contact, opened for ``account_management`` unless ``purpose`` names another use."""
     contact = service.contacts.contact(caller.tenant_id, parse_id(contact_id))
-    opened = service.crm.open_contact(contact)
+    opened = service.crm.open_contact(contact, access)
     set_etag(response, contact.version)
     return _out(contact, opened)
 
@@ -80,7 +93,11 @@ def update_contact(
     service: ServiceDep,
     caller: Writer,
     expected_version: IfMatch,
+    access: Managing,
 ) -> ContactOut:
+    """Change fields; the answer carries the contact's values (``account_management``
+    unless ``purpose`` names another use, decided before the change is stored)."""
+    service.decide(access, parse_id(contact_id))
     contact = service.answer(
         service.contacts.update(
             caller.tenant_id,
@@ -91,7 +108,7 @@ def update_contact(
         )
     )
     set_etag(response, contact.version)
-    return _out(contact, service.crm.open_contact(contact))
+    return _out(contact, service.crm.open_contact(contact, access))
 
 
 @router.get("", response_model=ContactPage, responses=responses(401, 403, 422))
@@ -102,13 +119,23 @@ def find_contacts(
     phone: Phone | None = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
+    *,
+    access: Managing,
 ) -> ContactPage:
-    """Exact match on the normalised email and/or phone (blind indexes), or every contact."""
+    """Exact match on the normalised email and/or phone (blind indexes), or every contact,
+    opened for ``account_management`` unless ``purpose`` names another use: a contact that
+    use is refused for appears as its id and the reason, without values."""
     page = service.contacts.find(
-        caller.tenant_id, email=email, phone=phone, after=decode_cursor(cursor) or "", limit=limit
+        caller.tenant_id,
+        email=email,
+        phone=phone,
+        after=decode_cursor(cursor) or "",
+        limit=limit,
+        access=access,
     )
-    items = [ContactOut.model_validate(view) for view in page.items]
-    return ContactPage(items=items, next_cursor=next_cursor(page.keys, limit))
+    return ContactPage.model_validate(
+        {"items": page.items, "next_cursor": next_cursor(page.keys, limit)}
+    )
 
 
 @router.post(

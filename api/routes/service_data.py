@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Response
 
 from api.deps import NewId, Principal, ServiceDep, parse_id, require
+from api.disclosure import disclosing
 from api.fields import PathId
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, after_position, position_cursor
 from api.preconditions import set_etag
@@ -19,12 +20,18 @@ from projections.activities import activities_of
 from projections.activities import activity as activity_row
 from projections.linked_accounts import linked_account, linked_accounts_of
 from service.bootstrap import Service
+from service.disclosure import AccessLog
 from service.views import activity_views, linked_account_views
 
 router = APIRouter(prefix="/v1/contacts", tags=["service data"])
 
 Writer = Annotated[Principal, Depends(require(Role.ADMIN, Role.AGENT))]
 Reader = Annotated[Principal, Depends(require(Role.ADMIN, Role.AGENT, Role.PRIVACY_OFFICER))]
+# Service data is opened to run and improve the service; linked handles only to link (consent).
+Improving = Annotated[AccessLog, Depends(disclosing("service_improvement"))]
+Linking = Annotated[AccessLog, Depends(disclosing("third_party_linking"))]
+# Unlinking answers with the handle it stops using: managing the account, after a withdrawal too.
+Unlinking = Annotated[AccessLog, Depends(disclosing("account_management"))]
 
 
 def _projected(row: dict[str, Any] | None) -> dict[str, Any]:
@@ -34,9 +41,10 @@ def _projected(row: dict[str, Any] | None) -> dict[str, Any]:
     return row
 
 
-def _link_out(service: Service, tenant_id: UUID, link_id: UUID) -> LinkOut:
+def _link_out(service: Service, tenant_id: UUID, link_id: UUID, access: AccessLog) -> LinkOut:
     row = _projected(linked_account(service.read_models, tenant_id, link_id))
-    [view] = linked_account_views(service.crm, tenant_id, UUID(row["contact_id"]), [row])
+    contact_id = UUID(row["contact_id"])
+    [view] = linked_account_views(service.crm, tenant_id, contact_id, [row], access)
     return LinkOut.model_validate(view)
 
 
@@ -53,10 +61,13 @@ def record_activity(
     service: ServiceDep,
     caller: Writer,
     new_id: NewId,
+    access: Improving,
 ) -> ActivityOut:
     """Record a usage event; its IP, user agent, device, location, referrer and detail are
-    sealed with the subject's key."""
+    sealed with the subject's key, and the answer carries them back (``service_improvement``
+    unless ``purpose`` names another use, decided before anything is stored)."""
     subject = parse_id(contact_id)
+    service.decide(access, subject)
     activity = service.answer(
         service.service_data.record_activity(
             caller.tenant_id,
@@ -72,7 +83,7 @@ def record_activity(
     )
     set_etag(response, activity.version)
     row = _projected(activity_row(service.read_models, caller.tenant_id, activity.id))
-    [view] = activity_views(service.crm, caller.tenant_id, subject, [row])
+    [view] = activity_views(service.crm, caller.tenant_id, subject, [row], access)
     return ActivityOut.model_validate(view)
 
 
@@ -87,14 +98,18 @@ def list_activities(
     caller: Reader,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
+    *,
+    access: Improving,
 ) -> ActivityPage:
-    """The subject's activities in the order they were recorded."""
+    """The subject's activities in the order they were recorded, opened for
+    ``service_improvement`` unless ``purpose`` names another use."""
     subject = parse_id(contact_id)
     service.crm.live_contact(caller.tenant_id, subject)
+    service.decide(access, subject)
     rows = activities_of(
         service.read_models, caller.tenant_id, subject, after_position(cursor), limit
     )
-    views = activity_views(service.crm, caller.tenant_id, subject, rows[:limit])
+    views = activity_views(service.crm, caller.tenant_id, subject, rows[:limit], access)
     return ActivityPage(
         items=[ActivityOut.model_validate(view) for view in views],
         next_cursor=position_cursor(rows, limit),
@@ -114,9 +129,11 @@ def link_account(
     service: ServiceDep,
     caller: Writer,
     new_id: NewId,
+    access: Linking,
 ) -> LinkOut:
     """Link a third-party account; 409 without a current consent for third_party_linking."""
     subject = parse_id(contact_id)
+    service.decide(access, subject)
     link = service.answer(
         service.service_data.link_account(
             caller.tenant_id,
@@ -129,7 +146,7 @@ def link_account(
     )
     set_etag(response, link.version)
     response.headers["Location"] = f"/v1/contacts/{subject}/linked-accounts/{link.id}"
-    return _link_out(service, caller.tenant_id, link.id)
+    return _link_out(service, caller.tenant_id, link.id, access)
 
 
 @router.get(
@@ -143,14 +160,18 @@ def list_linked_accounts(
     caller: Reader,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
+    *,
+    access: Linking,
 ) -> LinkPage:
-    """Every account linked to the subject, including those since unlinked."""
+    """Every account linked to the subject, including those since unlinked; the handles
+    are opened for ``third_party_linking``, so only while that consent is current."""
     subject = parse_id(contact_id)
     service.crm.live_contact(caller.tenant_id, subject)
+    service.decide(access, subject)
     rows = linked_accounts_of(
         service.read_models, caller.tenant_id, subject, after_position(cursor), limit
     )
-    views = linked_account_views(service.crm, caller.tenant_id, subject, rows[:limit])
+    views = linked_account_views(service.crm, caller.tenant_id, subject, rows[:limit], access)
     return LinkPage(
         items=[LinkOut.model_validate(view) for view in views],
         next_cursor=position_cursor(rows, limit),
@@ -163,15 +184,23 @@ def list_linked_accounts(
     responses=responses(401, 403, 404, 409, 410),
 )
 def unlink_account(
-    contact_id: PathId, link_id: PathId, response: Response, service: ServiceDep, caller: Writer
+    contact_id: PathId,
+    link_id: PathId,
+    response: Response,
+    service: ServiceDep,
+    caller: Writer,
+    access: Unlinking,
 ) -> LinkOut:
-    """Unlink an account (an event; the link stays in the history as unlinked)."""
+    """Unlink an account (an event; the link stays in the history as unlinked). The answer
+    carries the handle it stops using, opened for ``account_management``: unlinking must
+    work after the linking consent was withdrawn."""
     subject = parse_id(contact_id)
     service.crm.live_contact(caller.tenant_id, subject)
+    service.decide(access, subject)
     link = service.answer(
         service.service_data.unlink_account(
             caller.tenant_id, subject, parse_id(link_id), caller.actor
         )
     )
     set_etag(response, link.version)
-    return _link_out(service, caller.tenant_id, link.id)
+    return _link_out(service, caller.tenant_id, link.id, access)

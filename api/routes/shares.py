@@ -12,6 +12,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Depends, Response
 
 from api.deps import IfMatch, NewId, Principal, ServiceDep, body_id, parse_id, require
+from api.disclosure import disclosing
 from api.fields import Id, PathId
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, after_position, position_cursor
 from api.privacy_schemas import AuthorizeIn, RevokeIn, ShareIn, ShareOut, SharePage
@@ -20,6 +21,7 @@ from domain.user import Role
 from domain.values import parse_time
 from projections.shares import find_shares
 from service.bootstrap import Service
+from service.disclosure import AccessLog
 from service.views import share_view
 
 router = APIRouter(prefix="/v1/shares", tags=["data shares"])
@@ -30,6 +32,8 @@ Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 Revoker = Annotated[Principal, Depends(require(Role.ADMIN, Role.PIC))]
 Reader = Annotated[Principal, Depends(require(Role.ADMIN, Role.AGENT, Role.PIC, Role.AUDITOR))]
 STEP_RESPONSES = responses(401, 403, 404, 409, 410, 412, 413, 422)
+# Executing opens the values to hand over: first decided for sharing itself.
+Sharing = Annotated[AccessLog, Depends(disclosing("third_party_sharing", named=()))]
 
 
 def share_out(service: Service, tenant_id: UUID, share_id: UUID, response: Response) -> ShareOut:
@@ -99,12 +103,19 @@ def authorize_share(
 
 @router.post("/{share_id}/execute", response_model=ShareOut, responses=STEP_RESPONSES)
 def execute_share(
-    share_id: PathId, response: Response, service: ServiceDep, caller: Requester, version: IfMatch
+    share_id: PathId,
+    response: Response,
+    service: ServiceDep,
+    caller: Requester,
+    version: IfMatch,
+    access: Sharing,
 ) -> ShareOut:
     """Hand the fields over: needs approval, a current authorisation and the subject's
-    consent for third_party_sharing. The answer carries the values shared."""
+    consent for third_party_sharing (and for the share's purpose, if that rests on
+    consent). The answer carries the values shared; they are opened for the share's
+    purpose and recorded in the processing trail as handed over."""
     share, shared = service.answer(
-        service.shares.execute(caller.tenant_id, parse_id(share_id), caller.actor, version)
+        service.shares.execute(caller.tenant_id, parse_id(share_id), caller.actor, access, version)
     )
     out = share_out(service, caller.tenant_id, share.id, response)
     return out.model_copy(update={"shared": shared})

@@ -106,6 +106,9 @@ ACCESS: dict[tuple[str, str], Access] = {
         "admin", "privacy_officer", body={"reason": "sweep"}
     ),
     ("GET", "/v1/exports/marketing"): allow("admin", "agent"),
+    ("GET", "/v1/exports/training"): allow("admin", "agent"),
+    ("GET", "/v1/exports/promotion"): allow("admin", "agent"),
+    ("GET", "/v1/audit/access"): allow("auditor", "privacy_officer"),
     ("GET", "/v1/contacts/{contact_id}/export"): allow("privacy_officer"),
     ("GET", "/v1/audit/events"): allow("auditor"),
     ("GET", "/v1/audit/contacts/{contact_id}/state"): allow("auditor"),

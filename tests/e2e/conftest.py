@@ -62,6 +62,23 @@ class Api:
     def event_count(self) -> int:
         return self.service.crm.recorder.max_notification_id() or 0
 
+    def command_events(self) -> int:
+        """Events stored by commands: every event but the access records that answers with
+        personal values add to the processing trail."""
+        recorder = self.service.crm.ledger_recorder
+        rows = recorder.query(
+            f"SELECT COUNT(*) AS n FROM {recorder.events_table} WHERE topic NOT LIKE :access",
+            {"access": "%AccessRecord%"},
+        )
+        return int(rows[0]["n"])
+
+    def access_records(self) -> list[dict[str, Any]]:
+        """Every access record stored, oldest first, as its event's fields."""
+        recorder = self.service.crm.ledger_recorder
+        notifications = recorder.select_notifications(start=1, limit=10**6)
+        events = [self.service.crm.mapper.to_domain_event(n) for n in notifications]
+        return [vars(e) for e in events if type(e).__qualname__ == "AccessRecord.Recorded"]
+
 
 @pytest.fixture
 def api_on(

@@ -62,12 +62,6 @@ def _auth(tenant: Tenant, role: str) -> dict[str, str]:
     return tenant.auth(role)
 
 
-def _stored_events(api: Api) -> int:
-    """Events stored (positions can skip: PostgreSQL spends them on a refused insert)."""
-    rows = api.service.crm.ledger_recorder.query("SELECT COUNT(*) AS n FROM ledger_entries")
-    return int(rows[0]["n"])
-
-
 def _lose_the_next_record(api: Api) -> None:
     """The next idempotency record cannot be kept: the command's answer is lost with it."""
     store = api.service.idempotency
@@ -96,7 +90,7 @@ def test_a_create_whose_record_was_lost_is_not_run_twice_by_its_retry(api: Api, 
     _lose_the_next_record(api)
     first = api.client.post(path, json=body(tenant, contact["id"]), headers=headers)
     assert first.status_code == 201, first.text
-    before = _stored_events(api)
+    before = api.command_events()
     store = api.service.idempotency
     real_clock = store.clock
     store.clock = lambda: real_clock() + store.lease + 1  # the first run's lease ran out
@@ -106,7 +100,7 @@ def test_a_create_whose_record_was_lost_is_not_run_twice_by_its_retry(api: Api, 
     assert retry.status_code == 201, retry.text
     assert "idempotent-replayed" not in retry.headers  # it ran again, and found the first
     assert retry.json()["id"] == first.json()["id"]
-    grew = _stored_events(api) - before
+    grew = api.command_events() - before
     if what in ("user", "tenant"):  # the lost token cannot be shown again: a new one is issued
         assert grew == 1
         token = retry.json().get("token") or retry.json()["admin_token"]

@@ -83,7 +83,9 @@ def test_after_the_last_write_a_checkpoint_covers_it_within_the_delay(
             params={"position": position},
             headers=tenant.auth("auditor"),
         ).json()
-    assert proof["tree_size"] == size == position
+    # The last event is the access record of new_contact's answer; the tenant's own last
+    # write is just before it. Both are covered.
+    assert proof["tree_size"] == size and position <= size
     assert check_inclusion_proof(proof, checkpoint, api.service.ledger_signer.public_key)
     assert covered_after < DELAY + 2  # the bound, with room for a loaded machine
 

@@ -65,10 +65,15 @@ def test_policy_version_is_published_once_and_the_one_in_force_is_recorded(api: 
     assert accepted.status_code == 201, accepted.text
     assert accepted.json()["policy_version"] == "2026-01-01"
     view = api.client.get(
-        f"/v1/contacts/{contact['id']}/consents", headers=tenant.auth("auditor")
+        f"/v1/contacts/{contact['id']}/consents", headers=tenant.auth("agent")
     ).json()
     assert view["accepted_policy_version"] == "2026-01-01"
     assert view["policy_acceptances"][0]["source"] == "checkbox at sign-up"
+    audited = api.client.get(
+        f"/v1/contacts/{contact['id']}/consents", headers=tenant.auth("auditor")
+    ).json()  # an auditor sees every decision, never a sealed source
+    assert audited["accepted_policy_version"] == "2026-01-01"
+    assert audited["policy_acceptances"][0]["source"] is None
 
 
 def test_future_policy_version_is_not_in_force_until_its_time(api: Api) -> None:
@@ -247,7 +252,7 @@ def test_linking_needs_consent_then_links_and_unlinks(api: Api) -> None:
     refused = api.client.post(path, json=body, headers=tenant.auth("agent"))
     assert refused.status_code == 409 and refused.headers["content-type"] == PROBLEM
     assert refused.json()["errors"] == [
-        {"purpose": "third_party_linking", "rule": "consent-required"}
+        {"purpose": "third_party_linking", "reason": "no-consent", "rule": "consent-required"}
     ]
     assert "third_party_linking" in refused.json()["detail"]
     assert api.event_count() == before

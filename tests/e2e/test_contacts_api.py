@@ -221,10 +221,12 @@ def test_audit_events_show_sealed_markers_and_page(api: Api) -> None:
         params={"cursor": first["next_cursor"], "limit": 500},
         headers=tenant.auth("auditor"),
     ).json()
-    types = [i["type"] for i in first["items"] + rest["items"]]
+    # The answers' access records are events of the tenant's too (the trail is history).
+    items = [i for i in first["items"] + rest["items"] if i["type"] != "AccessRecord.Recorded"]
+    types = [i["type"] for i in items]
     assert types[0] == "Tenant.Created"
     assert types[-3:] == ["Contact.Registered", "SubjectKey.Created", "Contact.Updated"]
     text = str(first) + str(rest)
     assert "Budi" not in text and "budi" not in text
-    registered = (first["items"] + rest["items"])[-3]
+    registered = items[-3]
     assert set(registered["personal"].values()) == {"sealed"}

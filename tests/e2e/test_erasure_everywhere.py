@@ -33,6 +33,7 @@ from tests.conftest import ADMIN_TOKEN
 from tests.e2e.servers import run_cli, service_env, start_server
 from tests.harness import PostgresServer, TansuBroker
 from tests.kafka import consume, positions_of
+from tests.witness import WITNESS
 
 ERASED = {
     "full_name": "Sulistyowati Handayaningrum",
@@ -113,7 +114,7 @@ def decryptable(sealer: SubjectSealer, tokens: list[tuple[UUID, UUID, int, str, 
     opened: set[str] = set()
     for tenant, subject, version, field, token in tokens:
         try:
-            values = sealer.open_fields(tenant, subject, {field: (version, token)})
+            values = sealer.open_fields(tenant, subject, {field: (version, token)}, WITNESS)
         except CryptoError:
             continue
         opened.update(str(v) for v in values.values())
@@ -210,7 +211,7 @@ def test_erasure_proof_across_store_logs_kafka_and_pre_erasure_backups(
         b"".join([r.key or b"", r.value or b"", *(v for _, v in r.headers)]) for r in records
     )
     for sealer in (live, backup):  # the topic decoded as a consumer would, with any key left
-        decoder = EventDecoder(sealer)
+        decoder = EventDecoder(sealer, WITNESS)
         for record in records:
             try:
                 personal = decoder.decode(record).personal

@@ -30,7 +30,8 @@ def test_repeat_with_same_key_returns_first_response_and_stores_nothing(
     body = {"full_name": "Budi Santoso", "email": "budi@example.id"}
     first = api.client.post("/v1/contacts", json=body, headers=headers)
     assert first.status_code == 201
-    after_first = api.event_count()
+    after_first = api.command_events()
+    disclosed = api.access_records()
 
     again = api.client.post("/v1/contacts", json=body, headers=headers)
 
@@ -40,7 +41,12 @@ def test_repeat_with_same_key_returns_first_response_and_stores_nothing(
     assert again.headers["etag"] == first.headers["etag"]
     assert again.headers["idempotent-replayed"] == "true"
     assert "idempotent-replayed" not in first.headers
-    assert api.event_count() == after_first
+    assert api.command_events() == after_first  # no command ran again
+    # ...but the replay disclosed the values again, so the trail has it too.
+    replayed = api.access_records()[len(disclosed) :]
+    assert [(r["subject_ids"], r["operation"]) for r in replayed] == [
+        ([first.json()["id"]], "POST /v1/contacts")
+    ]
     listed = api.client.get("/v1/contacts", headers=tenant.auth("agent")).json()["items"]
     assert [c["id"] for c in listed] == [first.json()["id"]]
 
@@ -50,10 +56,10 @@ def test_replayed_user_creation_returns_the_same_token_once_issued(api: Api) -> 
     headers = keyed(tenant.auth("admin"), "user-create-0001")
     body = {"full_name": "Sari", "role": "agent"}
     first = api.client.post("/v1/users", json=body, headers=headers)
-    before = api.event_count()
+    before = api.command_events()
     again = api.client.post("/v1/users", json=body, headers=headers)
     assert again.json()["token"] == first.json()["token"]
-    assert api.event_count() == before
+    assert api.command_events() == before
 
 
 def test_platform_caller_has_its_own_key_space(api: Api) -> None:
@@ -67,12 +73,12 @@ def test_same_key_with_a_different_body_is_422_and_stores_nothing(api: Api) -> N
     tenant = api.new_tenant()
     headers = keyed(tenant.auth("agent"), "reused-key-0001")
     api.client.post("/v1/contacts", json={"full_name": "Budi"}, headers=headers)
-    before = api.event_count()
+    before = api.command_events()
     other = api.client.post("/v1/contacts", json={"full_name": "Ani"}, headers=headers)
     assert other.status_code == 422
     assert other.headers["content-type"] == "application/problem+json"
     assert other.json()["type"] == "urn:crm:problem:idempotency-key-reused"
-    assert api.event_count() == before
+    assert api.command_events() == before
 
 
 def test_same_key_on_another_path_is_422(api: Api) -> None:
@@ -118,11 +124,11 @@ def test_a_failed_request_is_not_kept_so_its_retry_runs(api: Api) -> None:
 @pytest.mark.parametrize("key", ["", "x" * 256, "kunci rahasia", "ключ".encode()])
 def test_malformed_keys_are_422(api: Api, key: str | bytes) -> None:
     tenant = api.new_tenant()
-    before = api.event_count()
+    before = api.command_events()
     headers: dict[str, Any] = {**tenant.auth("agent"), "Idempotency-Key": key}
     response = api.client.post("/v1/contacts", json={"full_name": "Budi"}, headers=headers)
     assert response.status_code == 422
-    assert api.event_count() == before
+    assert api.command_events() == before
 
 
 def test_keys_expire_after_their_window(api: Api) -> None:
@@ -154,7 +160,7 @@ def test_concurrent_requests_with_one_key_execute_once(
 ) -> None:
     api = api_on(backend)
     tenant = api.new_tenant()
-    before = api.event_count()
+    before = api.command_events()
     headers = keyed(tenant.auth("agent"), "concurrent-key")
     results: list[tuple[int, Any]] = []
     barrier = threading.Barrier(10)
@@ -170,7 +176,7 @@ def test_concurrent_requests_with_one_key_execute_once(
     for t in threads:
         t.join()
 
-    assert api.event_count() == before + 2  # Contact.Registered and SubjectKey.Created
+    assert api.command_events() == before + 2  # Contact.Registered and SubjectKey.Created
     created = [body for status, body in results if status == 201]
     assert created and all(body == created[0] for body in created)
     waited = [body for status, body in results if status != 201]
@@ -206,14 +212,14 @@ def test_erasure_purges_stored_responses_and_their_keys_answer_410(api: Api) -> 
         headers=tenant.auth("privacy_officer"),
     )
     assert erased.status_code == 200
-    events = api.event_count()
+    events = api.command_events()
 
     again = api.client.post("/v1/contacts", json={"full_name": "Budi"}, headers=headers)
 
     assert again.status_code == 410
     assert again.json()["type"] == "urn:crm:problem:erased"
     assert "Budi" not in again.text
-    assert api.event_count() == events
+    assert api.command_events() == events
     with api.service.edge_db.transaction(write=False) as cur:
         rows = cur.execute("SELECT state, response FROM idempotency_keys").fetchall()
     assert {"state": "purged", "response": None} in rows

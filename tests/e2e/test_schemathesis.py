@@ -66,6 +66,10 @@ DOMAIN_REFUSALS: dict[tuple[str, str | None], str] = {
     " must be in force",
     ("invalid-field", "occurred_at"): "an activity cannot lie in the future: relative to now",
     ("invalid-field", "expires_at"): "an authorisation must expire after now",
+    ("consent-required", None): "a purpose that rests on consent is refused for a subject"
+    " without it (409): the subject's consents decide, not the request's shape",
+    ("processing-refused", None): "a purpose the subject restricted or objected to is"
+    " refused (409): the subject's state decides, not the request's shape",
 }
 
 
@@ -148,8 +152,9 @@ def has_etag_when_single_resource(ctx: Any, response: Any, case: Any) -> bool | 
 
 
 def refusal(response: Any) -> tuple[str, str | None] | None:
-    """The problem type and field of a 422, to look up in :data:`DOMAIN_REFUSALS`."""
-    if response.status_code != 422:
+    """The problem type and field of a 422 (or a processing refusal's 409), to look up in
+    :data:`DOMAIN_REFUSALS`."""
+    if response.status_code not in (409, 422):
         return None
     body = response.json()
     code = str(body.get("type", "")).removeprefix("urn:crm:problem:")

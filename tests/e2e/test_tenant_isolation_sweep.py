@@ -16,6 +16,7 @@ from domain.user import Role
 from tests.e2e.access import ACCESS, Access, allow
 from tests.e2e.conftest import Api
 from tests.e2e.sweep import Sweep, build_world
+from tests.witness import WITNESS
 
 
 def run_sweep(api: Api, table: dict[tuple[str, str], Access]) -> list[str]:
@@ -64,7 +65,7 @@ def test_sweep_catches_an_endpoint_that_forgets_tenant_scoping(api: Api) -> None
     def leaky(contact_id: str, service: ServiceDep, caller: Agent) -> dict[str, Any]:
         contact = service.crm.repository.get(UUID(contact_id))  # no tenant check
         assert isinstance(contact, Contact)
-        return {"id": str(contact.id), **service.crm.open_contact(contact)}
+        return {"id": str(contact.id), **service.crm.open_contact(contact, WITNESS)}
 
     table = {**ACCESS, ("GET", "/v1/leaky/{contact_id}"): allow("admin", "agent")}
     violations = run_sweep(api_with(api, router), table)

@@ -21,6 +21,7 @@ from service.bootstrap import bootstrap
 from service.settings import Settings
 from tests.harness import PostgresServer, start_postgres
 from tests.unit.test_compose import ROOT, compose, environment, mounted_secrets, services
+from tests.witness import WITNESS
 
 
 def _secrets_as_mounted(source: Path, service: str, target: Path) -> Path:
@@ -100,7 +101,7 @@ def test_the_service_starts_on_the_compose_roles_with_passwords_only_in_pgpass(
         tenant, _ = service.tenants.create("Toko Compose").value
         contact, _ = service.contacts.register(tenant.id, "agent", {"full_name": "Budi"})
         service.runner.catch_up()
-        opened = service.crm.open_contact(service.crm.contact(tenant.id, contact.id))
+        opened = service.crm.open_contact(service.crm.contact(tenant.id, contact.id), WITNESS)
     assert opened["full_name"] == "Budi"
     assert table_owners(server, "crm") == {"crm_events"}
     assert table_owners(server, "crm_keys") == {"crm_keys"}

@@ -24,6 +24,7 @@ from domain.keys import subject_key_id
 from service.bootstrap import Service
 from service.errors import CommitFailed
 from tests.faults import TimingOutSigner
+from tests.witness import WITNESS
 
 
 def new_contact(service: Service) -> tuple[UUID, UUID]:
@@ -86,7 +87,7 @@ def test_a_retry_after_the_store_failed_records_the_erasure_and_the_key_destruct
     finally:
         ledger.signer = real
     with pytest.raises(KeyDestroyed):  # the key is gone already: nothing reads the subject
-        service.crm.open_contact(service.crm.contact(tenant_id, contact_id))
+        service.crm.open_contact(service.crm.contact(tenant_id, contact_id), WITNESS)
     (pending,) = service.keystore.unrecorded_erasures()
 
     certificate = service.erasures.erase(tenant_id, contact_id, "po", "subject asked", None).value

@@ -22,6 +22,7 @@ from sqlstore.sql import SqlDatabase, open_database
 from tests.clock import ManualClock
 from tests.conftest import random_key
 from tests.harness import PostgresServer
+from tests.witness import WITNESS
 
 NAMES = ["Yohanes Pattimura", "Kartini Rahayu", "Cut Nyak Meutia"]
 
@@ -82,7 +83,7 @@ def test_rotation_rewraps_every_live_key_and_leaves_events_alone(
         assert rotator.stale_count() == 0
         assert fresh.crm.recorder.select_notifications(start=1, limit=1000) == events_before
         for contact_id, name in zip(ids, NAMES, strict=True):
-            opened = fresh.crm.open_contact(fresh.crm.contact(tenant_id, contact_id))
+            opened = fresh.crm.open_contact(fresh.crm.contact(tenant_id, contact_id), WITNESS)
             assert opened["full_name"] == name
         # Only the new KEK from now on: everything still opens.
         only_new = SqlKeystore(
@@ -121,7 +122,7 @@ def test_a_destroyed_key_is_never_rewrapped_back(service: Service) -> None:
     try:
         assert KekRotator(fresh.keystore).run().rewrapped == 2
         with pytest.raises(SubjectErased):
-            fresh.crm.open_contact(fresh.crm.contact(tenant_id, ids[1]))
+            fresh.crm.open_contact(fresh.crm.contact(tenant_id, ids[1]), WITNESS)
     finally:
         fresh.close()
 
@@ -155,7 +156,7 @@ def test_pre_erasure_backup_is_useless_once_the_epoch_closes(
         # The live keystore still opens the subjects that were not erased.
         for subject, name in zip(ids[1:], NAMES[1:], strict=True):
             contact = fresh.crm.contact(tenant_id, subject)
-            assert fresh.crm.open_contact(contact)["full_name"] == name
+            assert fresh.crm.open_contact(contact, WITNESS)["full_name"] == name
     finally:
         fresh.close()
 
@@ -183,8 +184,8 @@ def test_scheduled_erasure_runs_when_due_and_cancelled_one_never_does(
     assert erasures.find(tenant_id, uuid.UUID(doomed.id))["status"] == "executed"
     assert erasures.find(tenant_id, uuid.UUID(kept.id))["status"] == "cancelled"
     with pytest.raises(SubjectErased):
-        service.crm.open_contact(service.crm.contact(tenant_id, ids[1]))
-    assert service.crm.open_contact(service.crm.contact(tenant_id, ids[0]))["full_name"]
+        service.crm.open_contact(service.crm.contact(tenant_id, ids[1]), WITNESS)
+    assert service.crm.open_contact(service.crm.contact(tenant_id, ids[0]), WITNESS)["full_name"]
 
 
 def test_key_lifecycle_is_recorded_without_key_material(service: Service) -> None:

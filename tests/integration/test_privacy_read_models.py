@@ -19,6 +19,7 @@ from projections.shares import find_shares
 from service.bootstrap import Service
 from tests.clock import ManualClock
 from tests.integration.racing import race_two_runners
+from tests.witness import WITNESS, access_for
 
 NEW_TABLES = (
     "consent_events_view",
@@ -64,6 +65,7 @@ def grant(service: Service, tenant_id: uuid.UUID, contact_id: uuid.UUID, *purpos
             policy_version=None,
             source=SOURCE,
         )
+    service.runner.catch_up()  # the decision point reads consents from the read models
 
 
 def every_row(service: Service) -> str:
@@ -153,7 +155,9 @@ def test_shares_register_holds_every_step_once(service: Service) -> None:
     tenant_id, contact_id = setup(service)
     grant(service, tenant_id, contact_id, "third_party_sharing")
     share_id = authorised_share(service, tenant_id, contact_id)
-    _, shared = service.shares.execute(tenant_id, share_id, "agent").value
+    _, shared = service.shares.execute(
+        tenant_id, share_id, "agent", access_for(service, tenant_id, "third_party_sharing")
+    ).value
     assert shared == {"email": PERSONAL["email"], "phone": PERSONAL["phone"]}
     service.shares.revoke(tenant_id, share_id, "pic", reason="contract ended")
     service.runner.catch_up()
@@ -171,7 +175,9 @@ def test_refused_share_step_stores_nothing(service: Service) -> None:
     share_id = authorised_share(service, tenant_id, contact_id)
     head = service.runner.head()
     with pytest.raises(ConsentRequired):
-        service.shares.execute(tenant_id, share_id, "agent")
+        service.shares.execute(
+            tenant_id, share_id, "agent", access_for(service, tenant_id, "third_party_sharing")
+        )
     assert service.runner.head() == head
 
 
@@ -232,7 +238,7 @@ def test_completed_erasure_request_erases_the_contact(service: Service) -> None:
     assert certificate is not None and certificate.request_id == str(request.id)
     assert done.erasure_id == certificate.erasure_id
     with pytest.raises(SubjectErased):
-        service.crm.open_contact(service.crm.contact(tenant_id, contact_id))
+        service.crm.open_contact(service.crm.contact(tenant_id, contact_id), WITNESS)
     service.runner.catch_up()
     [row] = find_requests(service.read_models, tenant_id, request_id=request.id)
     assert row["status"] == "done" and row["erasure_id"] == certificate.erasure_id
@@ -248,7 +254,9 @@ def test_erasure_blanks_every_sealed_token_in_the_new_read_models(service: Servi
         tenant_id, contact_id, "agent", provider="instagram", handle=HANDLE
     )
     share_id = authorised_share(service, tenant_id, contact_id)
-    service.shares.execute(tenant_id, share_id, "agent")
+    service.shares.execute(
+        tenant_id, share_id, "agent", access_for(service, tenant_id, "third_party_sharing")
+    )
     service.runner.catch_up()
     before = every_row(service)
     assert "s1." in before

@@ -23,6 +23,7 @@ from service.settings import Settings
 from tests.harness import TansuBroker, start_tansu, wait_until
 from tests.kafka import consume, position_of, positions_of
 from tests.snapshots import PERSONAL, write_history
+from tests.witness import WITNESS
 
 FAST = RelayTimeouts(connect_ms=1000, request_ms=1000, delivery_ms=2000)
 
@@ -134,7 +135,7 @@ def test_consumers_decode_the_topic_and_erased_subjects_come_back_as_markers(
         service.settings.kafka.bootstrap or "", service.settings.kafka.topic, all_published(service)
     )
 
-    decoder = EventDecoder(service.crm.sealer)  # needs the keystore, not the event store
+    decoder = EventDecoder(service.crm.sealer, WITNESS)  # needs the keystore, not the event store
     personal = {
         (event.aggregate_id, event.type): event.personal
         for event in (decoder.decode(r) for r in records)

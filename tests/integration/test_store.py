@@ -18,6 +18,7 @@ from service.bootstrap import Service
 from service.errors import ConcurrentWrite
 from service.settings import Settings
 from tests.integration.racing import race_two_runners
+from tests.witness import WITNESS
 
 PERSONAL = {
     "full_name": "Rahmat Hidayatullah",
@@ -52,7 +53,7 @@ def test_stored_events_hold_only_ciphertext(service: Service) -> None:
 def test_contact_round_trips_through_the_store(service: Service) -> None:
     tenant_id, contact_id = new_contact(service)
     contact = service.crm.contact(tenant_id, contact_id)
-    assert service.crm.open_contact(contact) == PERSONAL
+    assert service.crm.open_contact(contact, WITNESS) == PERSONAL
     assert contact.version == 1
 
 
@@ -68,7 +69,7 @@ def test_lost_race_is_a_conflict_and_stores_nothing(service: Service) -> None:
         service.crm.commit(second)
     assert len(stored_bytes(service)) == before
     latest = service.crm.contact(tenant_id, contact_id)
-    assert service.crm.open_contact(latest)["company"] == "One"
+    assert service.crm.open_contact(latest, WITNESS)["company"] == "One"
 
 
 def test_erasure_destroys_the_key_and_leaves_events_untouched(service: Service) -> None:
@@ -80,7 +81,7 @@ def test_erasure_destroys_the_key_and_leaves_events_untouched(service: Service) 
     assert len(after) == len(before) + 2  # Contact.Erased and SubjectKey.Destroyed
     assert certificate.ledger_position == len(before) + 1
     with pytest.raises(SubjectErased):
-        service.crm.open_contact(service.crm.contact(tenant_id, contact_id))
+        service.crm.open_contact(service.crm.contact(tenant_id, contact_id), WITNESS)
     with pytest.raises(KeyDestroyed):
         service.keystore.key_for_sealing(tenant_id, contact_id)
 

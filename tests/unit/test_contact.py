@@ -11,6 +11,7 @@ from crypto.keystore import InMemoryKeystore
 from crypto.sealer import SubjectSealer
 from domain.contact import Contact
 from domain.errors import InvalidField, MinorNotAllowed, SubjectErased, VersionMismatch
+from tests.witness import WITNESS
 
 TENANT = uuid.uuid4()
 
@@ -30,7 +31,7 @@ def test_registered_event_holds_no_plaintext(sealer: SubjectSealer) -> None:
     event = contact.collect_events()[0]
     assert "Dewi" not in repr(vars(event))
     assert "dewi@example.id" not in repr(vars(event))
-    assert sealer.open_fields(TENANT, contact.id, contact.fields) == {
+    assert sealer.open_fields(TENANT, contact.id, contact.fields, WITNESS) == {
         "full_name": "Dewi Lestari",
         "email": "dewi@example.id",
         "phone": "+6281211112222",
@@ -62,7 +63,7 @@ def test_update_seals_under_the_new_version_and_clears(sealer: SubjectSealer) ->
     contact = register(sealer, company="PT Maju")
     contact.update(actor="a", changes={"job_title": "CTO", "company": None}, sealer=sealer)
     assert contact.version == 2
-    opened = sealer.open_fields(TENANT, contact.id, contact.fields)
+    opened = sealer.open_fields(TENANT, contact.id, contact.fields, WITNESS)
     assert opened == {"full_name": "Dewi Lestari", "job_title": "CTO"}
     assert contact.fields["job_title"][0] == 2
 
@@ -104,7 +105,7 @@ def test_destroyed_key_cannot_be_recreated_for_the_subject() -> None:
     contact = register(sealer)
     keystore.destroy(TENANT, contact.id, "erasure-1")
     with pytest.raises(KeyDestroyed):
-        sealer.open_fields(TENANT, contact.id, contact.fields)
+        sealer.open_fields(TENANT, contact.id, contact.fields, WITNESS)
     with pytest.raises(KeyDestroyed):
         contact.update(actor="a", changes={"company": "X"}, sealer=sealer)
 

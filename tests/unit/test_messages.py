@@ -20,6 +20,7 @@ from projections.messages import (
     Marker,
     event_transcoder,
 )
+from tests.witness import WITNESS
 
 TENANT = uuid.uuid4()
 DETAILS = {"full_name": "Ratna Sari Dewi", "email": "ratna.dewi@contoh.id", "age": 41}
@@ -59,7 +60,7 @@ def test_messages_are_keyed_by_subject_and_carry_their_position() -> None:
 def test_decoder_opens_personal_fields_with_the_subjects_key() -> None:
     keystore = InMemoryKeystore()
     contact, records = published(keystore)
-    decoder = EventDecoder(SubjectSealer(keystore))
+    decoder = EventDecoder(SubjectSealer(keystore), WITNESS)
 
     registered, updated = (decoder.decode(r) for r in records)
 
@@ -79,7 +80,7 @@ def test_decoder_returns_erased_markers_for_a_subject_whose_key_is_gone() -> Non
     contact, records = published(keystore)
     keystore.destroy(TENANT, contact.id, "erasure-1")
 
-    decoded = [EventDecoder(SubjectSealer(keystore)).decode(r) for r in records]
+    decoded = [EventDecoder(SubjectSealer(keystore), WITNESS).decode(r) for r in records]
 
     assert decoded[0].personal == dict.fromkeys(DETAILS, Marker.ERASED)
     assert decoded[1].personal == {"job_title": Marker.ERASED}

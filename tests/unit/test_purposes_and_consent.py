@@ -14,6 +14,7 @@ from domain.errors import ConsentRequired, InvalidField, PolicyVersionExists
 from domain.policy import PrivacyPolicy, resolve_version
 from domain.purposes import CATALOGUE, LegalBasis, consent_purpose, purpose
 from domain.sealing import field_label
+from tests.witness import WITNESS
 
 TENANT = uuid.uuid4()
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -128,10 +129,10 @@ def test_consent_source_is_sealed_and_bound_to_the_record(sealer: SubjectSealer)
     assert "Sari" not in repr(vars(event))
     token = event.sealed["source"]  # type: ignore[attr-defined]
     label = field_label(contact_id, record.id, "source")
-    opened = sealer.open_fields(TENANT, contact_id, {label: (2, token)})
+    opened = sealer.open_fields(TENANT, contact_id, {label: (2, token)}, WITNESS)
     assert opened == {label: "formulir web Sari Wulandari"}
     with pytest.raises(Exception, match="authentication"):
-        sealer.open_fields(TENANT, contact_id, {"source": (2, token)})
+        sealer.open_fields(TENANT, contact_id, {"source": (2, token)}, WITNESS)
 
 
 def test_record_id_is_derived_from_tenant_and_contact() -> None:

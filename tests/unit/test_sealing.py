@@ -16,6 +16,7 @@ from crypto.keystore import InMemoryKeystore
 from crypto.sealer import SubjectSealer
 from domain.errors import InvalidField
 from domain.values import normalise_email, normalise_phone, parse_time
+from tests.witness import WITNESS
 
 TENANT = uuid.uuid4()
 SEALER = SubjectSealer(InMemoryKeystore())
@@ -25,18 +26,18 @@ SEALER = SubjectSealer(InMemoryKeystore())
 def test_any_value_round_trips(value: str | int) -> None:
     subject = uuid.uuid4()
     token = SEALER.seal_fields(TENANT, subject, 3, {"f": value})["f"]
-    assert SEALER.open_fields(TENANT, subject, {"f": (3, token)}) == {"f": value}
+    assert SEALER.open_fields(TENANT, subject, {"f": (3, token)}, WITNESS) == {"f": value}
 
 
 def test_token_moved_to_another_field_event_or_tenant_fails() -> None:
     subject = uuid.uuid4()
     token = SEALER.seal_fields(TENANT, subject, 1, {"email": "a@b.id", "phone": "+6281"})["email"]
     with pytest.raises(SealBroken):
-        SEALER.open_fields(TENANT, subject, {"phone": (1, token)})
+        SEALER.open_fields(TENANT, subject, {"phone": (1, token)}, WITNESS)
     with pytest.raises(SealBroken):
-        SEALER.open_fields(TENANT, subject, {"email": (2, token)})
+        SEALER.open_fields(TENANT, subject, {"email": (2, token)}, WITNESS)
     with pytest.raises(KeyDestroyed):  # another tenant has no key for this subject
-        SEALER.open_fields(uuid.uuid4(), subject, {"email": (1, token)})
+        SEALER.open_fields(uuid.uuid4(), subject, {"email": (1, token)}, WITNESS)
 
 
 def test_tampered_token_fails() -> None:
@@ -44,7 +45,7 @@ def test_tampered_token_fails() -> None:
     token = SEALER.seal_fields(TENANT, subject, 1, {"f": "value"})["f"]
     tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
     with pytest.raises(SealBroken):
-        SEALER.open_fields(TENANT, subject, {"f": (1, tampered)})
+        SEALER.open_fields(TENANT, subject, {"f": (1, tampered)}, WITNESS)
 
 
 def test_kek_unwraps_only_what_it_wrapped() -> None:
@@ -91,9 +92,9 @@ def test_one_field_sealed_by_many_events_opens_in_order() -> None:
     first = SEALER.seal_fields(TENANT, subject, 2, {"source": "web"})["source"]
     second = SEALER.seal_fields(TENANT, subject, 5, {"source": "phone"})["source"]
     cells = [("source", 5, second), ("source", 2, first)]
-    assert SEALER.open_cells(TENANT, subject, cells) == ["phone", "web"]
+    assert SEALER.open_cells(TENANT, subject, cells, WITNESS) == ["phone", "web"]
     with pytest.raises(SealBroken):
-        SEALER.open_cells(TENANT, subject, [("source", 5, first)])
+        SEALER.open_cells(TENANT, subject, [("source", 5, first)], WITNESS)
 
 
 @given(

@@ -14,6 +14,7 @@ from domain.consent import ConsentRecord
 from domain.errors import ConsentRequired, InvalidField, TransitionNotAllowed
 from domain.linked_account import LinkedAccount
 from domain.sealing import field_label
+from tests.witness import WITNESS
 
 TENANT = uuid.uuid4()
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -54,7 +55,7 @@ def test_activity_seals_every_personal_field(sealer: SubjectSealer) -> None:
     cells = {
         field_label(activity.contact_id, activity.id, f): (1, t) for f, t in activity.sealed.items()
     }
-    opened = sealer.open_fields(TENANT, activity.contact_id, cells)
+    opened = sealer.open_fields(TENANT, activity.contact_id, cells, WITNESS)
     assert sorted(opened.values()) == sorted(USAGE.values())
 
 
@@ -127,7 +128,7 @@ def test_linking_needs_a_current_linking_consent(sealer: SubjectSealer) -> None:
         link(sealer, consent_to_linking(contact_id, sealer, granted=False), contact_id)
     linked = link(sealer, consent_to_linking(contact_id, sealer, granted=True), contact_id)
     label = field_label(contact_id, linked.id, "handle")
-    opened = sealer.open_fields(TENANT, contact_id, {label: (1, linked.sealed["handle"])})
+    opened = sealer.open_fields(TENANT, contact_id, {label: (1, linked.sealed["handle"])}, WITNESS)
     assert opened[label] == "+6281234567890"
 
 

@@ -1,0 +1,164 @@
+"""No purpose, no plaintext: the one decision point every opening of personal data passes,
+and the record of what was opened (DESIGN invariant 12).
+
+Every open path of the sealer takes a :class:`~crypto.sealer.Disclosure`; here are the two
+kinds. An :class:`AccessLog` belongs to one request (or one CLI command): it carries the
+purpose the opening is for, asks the :class:`ProcessingGate` before anything is unwrapped
+(a refusal opens nothing), and collects which subjects and fields were opened, so the
+request's one :class:`~domain.access.AccessRecord` can be committed before the values leave
+the service. Openings that serve storage rather than a use (blind indexes, rebuilds) go through
+:class:`~crypto.sealer.StorageOpenings`: not gated by consent or restriction, and recorded
+once per run (:func:`storage_record`).
+
+The gate's rules are one class each (consent here; restriction and objection plug in the
+same way), asked for a whole list of subjects at once, so a page of 500 costs one query per
+rule, not 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+from uuid import UUID
+
+from crypto.sealer import StorageOpenings
+from domain.access import AccessRecord
+from domain.errors import ConsentRequired, ProcessingRefused
+from domain.keys import PLATFORM
+from domain.purposes import STORAGE, Purpose
+from domain.purposes import purpose as catalogue_purpose
+from projections.consents import consenting_among
+from projections.store import ReadModelStore
+
+NO_CONSENT = "no-consent"
+
+
+class Rule(Protocol):
+    """One reason processing for a purpose may be refused."""
+
+    def refusals(
+        self, tenant_id: UUID, subjects: Sequence[UUID], purpose: Purpose
+    ) -> dict[UUID, str]:
+        """The subjects refused for ``purpose``, each with its reason code."""
+        ...
+
+
+class ConsentRule:
+    """A purpose that rests on consent needs the subject's current consent (Pasal 20, 40)."""
+
+    def __init__(self, read_models: ReadModelStore) -> None:
+        self.read_models = read_models
+
+    def refusals(
+        self, tenant_id: UUID, subjects: Sequence[UUID], purpose: Purpose
+    ) -> dict[UUID, str]:
+        if not purpose.requires_consent or not subjects:
+            return {}
+        consenting = consenting_among(self.read_models, tenant_id, purpose.code, subjects)
+        return {s: NO_CONSENT for s in subjects if s not in consenting}
+
+
+class ProcessingGate:
+    """The decision point: a purpose with a legal basis in the catalogue, and no rule that
+    refuses it for the subject."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = list(rules)
+
+    def refusals(
+        self, tenant_id: UUID, subjects: Sequence[UUID], purpose: Purpose
+    ) -> dict[UUID, str]:
+        refused: dict[UUID, str] = {}
+        for rule in self.rules:
+            open_ones = [s for s in subjects if s not in refused]
+            refused.update(rule.refusals(tenant_id, open_ones, purpose))
+        return refused
+
+
+@dataclass
+class AccessLog:
+    """The openings of one request: decided, then collected for its one record."""
+
+    gate: ProcessingGate
+    tenant_id: UUID
+    actor: str
+    role: str
+    purpose: Purpose
+    operation: str
+    request_id: str | None = None
+    decisions: dict[tuple[str, UUID], str | None] = field(default_factory=dict)
+    fields: dict[UUID, set[str]] = field(default_factory=dict)
+
+    def screen(self, subjects: Sequence[UUID]) -> dict[UUID, str]:
+        """Decide for many subjects at once (a page); the refused ones with their reasons."""
+        code = self.purpose.code
+        undecided = [s for s in dict.fromkeys(subjects) if (code, s) not in self.decisions]
+        if undecided:
+            refused = self.gate.refusals(self.tenant_id, undecided, self.purpose)
+            self.decisions.update({(code, s): refused.get(s) for s in undecided})
+        return {s: r for s in subjects if (r := self.decisions[(code, s)]) is not None}
+
+    def require(self, subject_id: UUID) -> None:
+        """Refuse (409) unless the subject's data may be processed for the purpose."""
+        reason = self.screen([subject_id]).get(subject_id)
+        if reason == NO_CONSENT:
+            raise ConsentRequired(self.purpose.code)
+        if reason is not None:
+            raise ProcessingRefused(self.purpose.code, reason)
+
+    def opening(self, tenant_id: UUID, subject_id: UUID, fields: Sequence[str]) -> None:
+        if tenant_id != self.tenant_id:  # the sealer would refuse too: never decide for it
+            raise ProcessingRefused(self.purpose.code, "no-basis", "another tenant's subject")
+        self.require(subject_id)
+
+    def opened(self, tenant_id: UUID, subject_id: UUID, fields: Sequence[str]) -> None:
+        self.fields.setdefault(subject_id, set()).update(fields)
+
+    def returning(self, subject_id: UUID, fields: Sequence[str]) -> None:
+        """Values of the subject the answer carries without opening them (a command's
+        own input, echoed back): decided and owed a record all the same."""
+        if fields:
+            self.require(subject_id)
+            self.opened(self.tenant_id, subject_id, fields)
+
+    @property
+    def subjects(self) -> list[UUID]:
+        return list(self.fields)
+
+    def record(self) -> AccessRecord | None:
+        """The request's one record, or ``None`` when nothing personal was opened."""
+        if not self.fields:
+            return None
+        return AccessRecord.record(
+            tenant_id=str(self.tenant_id),
+            actor=self.actor,
+            role=self.role,
+            purpose=self.purpose.code,
+            operation=self.operation,
+            fields=sorted({f for fs in self.fields.values() for f in fs}),
+            subject_ids=self.subjects,
+            request_id=self.request_id,
+        )
+
+
+def storage_record(
+    openings: StorageOpenings, operation: str, actor: str, request_id: str | None = None
+) -> AccessRecord:
+    """One record for a whole storage run (a rebuild, the read-model runner of a process):
+    which fields it opened, of no subject in particular, for ``storage``."""
+    return AccessRecord.record(
+        tenant_id=PLATFORM,
+        actor=actor,
+        role="system",
+        purpose=STORAGE,
+        operation=operation,
+        fields=sorted(openings.fields),
+        subject_ids=[],
+        request_id=request_id,
+    )
+
+
+def named_purpose(code: str) -> Purpose:
+    """A purpose from the catalogue (422 otherwise, as everywhere)."""
+    return catalogue_purpose(code)
