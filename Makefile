@@ -44,7 +44,7 @@ typecheck: $(STAMP) ## mypy over the packages
 bench: $(STAMP) ## benchmarks vs the eventsourcing library, full sizes (~15 min; bench/results/)
 	$(BIN)/python -m bench
 
-bench-quick: $(STAMP) ## the same with small sizes (under 3 min), for development
+bench-quick: $(STAMP) ## the same with small sizes (about 4 min), for development
 	$(BIN)/python -m bench --quick
 
 clean: ## remove the virtualenv and caches (keeps ./var)

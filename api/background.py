@@ -63,6 +63,6 @@ def erasure_sweep(service: Service) -> Periodic:
 
     def sweep() -> None:
         if service.erasures.run_due():
-            service.runner.catch_up()
+            service.catch_up()
 
     return Periodic("erasure-sweep", service.settings.erasure_sweep_seconds, sweep)

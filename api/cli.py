@@ -59,7 +59,7 @@ def serve(args: argparse.Namespace) -> int:
     if service.settings.projections.inline:
         # Commands apply projections as they answer; this catches what other processes wrote.
         follower = Follower(
-            service.runner.catch_up,
+            service.catch_up,
             lambda stop: _waiter(service, stop),
             service.settings.projections.poll_interval,
         ).start()
@@ -93,26 +93,21 @@ def tenant_create(args: argparse.Namespace) -> int:
 
 def projections_catch_up(args: argparse.Namespace) -> int:
     with _service() as service:
-        reached = service.runner.catch_up()
+        service.storage_run.operation = "crm projections catch-up"
+        reached = service.catch_up()
     print(f"projections caught up to position {reached}")
     return 0
 
 
 def projections_rebuild(args: argparse.Namespace) -> int:
-    from projections.rebuild import rebuild, select
+    from projections.rebuild import select
 
     with _service() as service:
         chosen = select(service.runner.projections, args.name)
         names = ", ".join(p.name for p in chosen)
         started = time.monotonic()
         with ProgressBar(f"rebuilding {names}") as bar:
-            reached = rebuild(
-                service.crm,
-                service.read_models,
-                chosen,
-                batch_size=service.settings.projections.batch_size,
-                progress=bar,
-            )
+            reached = service.rebuild(chosen, progress=bar)
     elapsed = time.monotonic() - started
     print(f"rebuilt {names} up to position {reached} in {elapsed:.1f}s; swapped in")
     return 0
@@ -122,11 +117,12 @@ def projections_run(args: argparse.Namespace) -> int:
     if args.source == "kafka":
         return _run_from_kafka()
     service = _service()
+    service.storage_run.operation = "crm projections run"
     stop = _stop_on_signals()
     checkpoints = checkpointer(service).start()
     try:
         follow(
-            service.runner.catch_up,
+            service.catch_up,
             stop=stop,
             waiter=_waiter(service, stop),
             interval=service.settings.projections.poll_interval,

@@ -142,7 +142,7 @@ def keys_adopt(args: argparse.Namespace) -> int:
 def erasures_run_due(args: argparse.Namespace) -> int:
     with cli_service() as service:
         done = service.erasures.run_due()
-        service.runner.catch_up()
+        service.catch_up()
     print(f"{len(done)} scheduled erasures executed")
     return 0
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from tests.harness import PostgresServer, free_port, wait_for_port
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 CLIENTS = (1, 8, 32)
+CRM_SERVE = [sys.executable, "-m", "api.cli", "serve"]
 
 
 def agent_token(base: str) -> str:
@@ -48,44 +51,64 @@ def load(base: str, token: str, op: str, clients: int, mode: Mode) -> list[dict[
         "seconds": mode.http_seconds,
         "runs": mode.repeat + 1,
     }
+    return drive(config)
+
+
+def drive(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run :mod:`bench.load_client` with ``config``; its timed runs (the warm-up left out)."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench.load_client", orjson.dumps(config).decode()],
+        [sys.executable, "-m", "bench.load_client"],
+        input=orjson.dumps(config),  # on stdin: a read's paths would make a long command line
         cwd=CHECKOUT,
-        check=True,
         capture_output=True,
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"the load client failed: {done.stderr.decode()[-2000:]}")
     runs: list[dict[str, Any]] = orjson.loads(done.stdout)["runs"]
     return runs[1:]  # the first is the warm-up
 
 
-def run(server: PostgresServer, mode: Mode, results: Results) -> None:
+def clients_case(name: str, clients: int) -> str:
+    return f"{name}, {clients} client{'s' if clients > 1 else ''}"
+
+
+def add_load(
+    results: Results, scenario: str, case: str, subject: str, unit: str, runs: list[dict[str, Any]]
+) -> Measurement:
+    """The rate of the runs (with their errors), then their p50 and p99 latencies."""
+    errors = sum(r["errors"] for r in runs)
+    rates = [r["count"] / r["seconds"] for r in runs]
+    rate = results.add(Measurement(scenario, case, subject, unit, rates, {"errors": errors}))
+    for p in ("p50", "p99"):
+        samples = [r[f"{p}_ms"] for r in runs]
+        results.add(Measurement(scenario, f"{case} {p}", subject, "ms", samples))
+    return rate
+
+
+@contextmanager
+def serving(command: list[str], env: dict[str, str]) -> Iterator[str]:
+    """A server process on a free port (``command`` followed by ``--port N``), its base URL
+    while it runs; terminated when the block ends."""
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+        [*command, "--port", str(port)],
         cwd=CHECKOUT,
-        env={**os.environ, **deployment_env(server)},
+        env={**os.environ, **env},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         wait_for_port(port, 60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def run(server: PostgresServer, mode: Mode, results: Results) -> None:
+    with serving(CRM_SERVE, deployment_env(server)) as base:
         token = agent_token(base)
         for op in ("create", "patch"):
             for clients in CLIENTS:
                 runs = load(base, token, op, clients, mode)
-                case = f"{op}, {clients} client{'s' if clients > 1 else ''}"
-                errors = sum(r["errors"] for r in runs)
-                rates = [r["count"] / r["seconds"] for r in runs]
-                results.add(
-                    Measurement("http", case, "product", "cmd/s", rates, {"errors": errors})
-                )
-                results.add(
-                    Measurement("http", case + " p50", "product", "ms", [r["p50_ms"] for r in runs])
-                )
-                results.add(
-                    Measurement("http", case + " p99", "product", "ms", [r["p99_ms"] for r in runs])
-                )
-    finally:
-        process.terminate()
-        process.wait(30)
+                add_load(results, "http", clients_case(op, clients), "product", "cmd/s", runs)

@@ -34,10 +34,13 @@ class Mode:
     erasure_repeat: int
     lag_seconds: float
     relay_events: int
+    read_seconds: float  # length of one timed run of the reads scenario
+    read_repeat: int  # its timed runs per measurement, after a warm-up half as long
+    read_clients: tuple[int, ...]  # its numbers of clients (a page of 500 at 32 takes 3 s)
 
 
-QUICK = Mode("quick", 3, 100, 2.0, 20_000, 3, 4.0, 5_000)
-FULL = Mode("full", 5, 300, 8.0, 1_000_000, 5, 20.0, 50_000)
+QUICK = Mode("quick", 3, 100, 2.0, 20_000, 3, 4.0, 5_000, 1.0, 2, (1, 8))
+FULL = Mode("full", 5, 300, 8.0, 1_000_000, 5, 20.0, 50_000, 4.0, 5, (1, 8, 32))
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from bench import api_load, appends, erasure, lag, relay, replay
+from bench import api_load, appends, erasure, lag, reads, relay, replay
 from bench.common import FULL, QUICK, Mode, Results
 from bench.targets import evaluate
 from tests.harness import PostgresServer, start_postgres
@@ -32,6 +32,7 @@ Scenario = Callable[[PostgresServer, Mode, Results], None]
 SCENARIOS: dict[str, Scenario] = {
     "appends": appends.run,
     "http": api_load.run,
+    "reads": reads.run,
     "erasure": erasure.run,
     "lag": lag.run,
     "replay": replay.run,

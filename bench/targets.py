@@ -50,12 +50,28 @@ def evaluate(results: Results) -> None:
         f"{ratio:.2f}x (4 writers){also}",
         _measured(ratio) and ratio >= 3.0,
     )
+    _read_targets(results)
     _log_targets(results)
     _erasure_target(results)
     lag = _median(
         results, "lag", next((m.case for m in results.measurements if m.scenario == "lag"), "")
     )
     results.target("projection lag p99", "< 1 s", f"{lag:.2f} s", _measured(lag) and lag < 1.0)
+
+
+def _read_targets(results: Results) -> None:
+    """Issue 13: recording every read must leave reads at half the bare app's rate or more."""
+    bare = ("reads", "bare read, 8 clients", "bare")
+    for name in ("get", "email search"):
+        case = f"{name}, 8 clients"
+        ratio = _ratio(results, ("reads", case, "product"), bare)
+        p99 = _median(results, "reads", case + " p99")
+        results.target(
+            f"HTTP read ({name}), trail on, 8 clients",
+            "≥ 0.5x bare app",
+            f"{ratio:.2f}x, p99 {p99:.0f} ms",
+            _measured(ratio) and ratio >= 0.5,
+        )
 
 
 def _log_targets(results: Results) -> None:

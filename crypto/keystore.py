@@ -244,6 +244,19 @@ class SqlKeystore(Keystore):
             raise KeyDestroyed(f"subject {subject_id} has no data key")
         return found
 
+    def is_erased(self, tenant_id: UUID, subject_id: UUID) -> bool:
+        """The fence, read without unwrapping the key: asking whether a subject may be
+        processed at all is not an opening of its data (DESIGN invariant 12)."""
+        cached = self.cache.get(subject_id)
+        if cached is not None:
+            return cached[0] != tenant_id
+        with self.db.transaction(write=False) as cur:
+            row = cur.execute(
+                "SELECT tenant_id, wrapped_key FROM subject_keys WHERE subject_id = :subject",
+                {"subject": str(subject_id)},
+            ).fetchone()
+        return row is None or row["wrapped_key"] is None or row["tenant_id"] != str(tenant_id)
+
     def _find(self, tenant_id: UUID, subject_id: UUID) -> DataKey | None:
         cached = self.cache.get(subject_id)
         if cached is not None:

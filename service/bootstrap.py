@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 from uuid import UUID
@@ -16,10 +17,11 @@ from crypto.keystore import SqlKeystore
 from crypto.sealer import StorageOpenings, SubjectSealer
 from crypto.signing import Signer
 from domain.purposes import Purpose
+from projections.rebuild import RebuildProgress, rebuild
 from projections.runner import ReadModelProjection, ReadModelRunner
 from projections.store import ReadModelStore
 from service.crm import CRM, Clock, Committed, system_clock
-from service.disclosure import AccessLog
+from service.disclosure import AccessLog, StorageRun
 from service.features import CommandGroups, command_groups, feature_read_models
 from service.idempotency import IdempotencyStore
 from service.key_custody import (
@@ -81,6 +83,30 @@ class Service(CommandGroups):
     idempotency: IdempotencyStore
     rate_limiter: RateLimiter
     metrics: ServiceMetrics
+    storage_run: StorageRun
+
+    def catch_up(self) -> int:
+        """Apply the log to the read models; the run's storage record follows their first
+        opening (DESIGN invariant 12: storage openings are recorded once per run)."""
+        reached = self.runner.catch_up()
+        self.storage_run.record_if_opened()
+        return reached
+
+    def rebuild(
+        self, chosen: Sequence[ReadModelProjection], progress: RebuildProgress | None = None
+    ) -> int:
+        """Rebuild read models from position zero and swap them in: one storage record for
+        the whole rebuild, however many values it opened to index."""
+        self.storage_run.restart("crm projections rebuild")
+        reached = rebuild(
+            self.crm,
+            self.read_models,
+            chosen,
+            batch_size=self.settings.projections.batch_size,
+            progress=progress,
+        )
+        self.storage_run.record_if_opened()
+        return reached
 
     def read_your_writes(self, position: int) -> bool:
         """Make the read models reflect the log up to ``position`` before answering.
@@ -91,7 +117,7 @@ class Service(CommandGroups):
         ``/metrics`` and returns False.
         """
         if self.settings.projections.inline:
-            self.runner.catch_up()
+            self.catch_up()
             return True
         deadline = time.monotonic() + self.settings.projections.read_your_writes_timeout
         pause = 0.005
@@ -104,6 +130,12 @@ class Service(CommandGroups):
             time.sleep(min(pause, remaining))
             pause = min(pause * 2, 0.1)
         return True
+
+    def read_to_head(self) -> bool:
+        """Read models up to everything stored so far, before a read that must be complete
+        (the processing trail: the access records of answers just given are in the log,
+        committed after their commands' read models were brought up)."""
+        return self.read_your_writes(self.runner.head())
 
     def access_log(
         self,
@@ -284,4 +316,5 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         idempotency=idempotency,
         rate_limiter=rate_limiter,
         metrics=metrics,
+        storage_run=StorageRun(side.storage, crm.commit),
     )

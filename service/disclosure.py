@@ -17,7 +17,9 @@ rule, not 500.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
@@ -31,6 +33,7 @@ from domain.purposes import purpose as catalogue_purpose
 from projections.consents import consenting_among
 from projections.store import ReadModelStore
 
+log = logging.getLogger("crm.service")
 NO_CONSENT = "no-consent"
 
 
@@ -157,6 +160,47 @@ def storage_record(
         subject_ids=[],
         request_id=request_id,
     )
+
+
+class StorageRun:
+    """The one storage record a run owes (a serving process, a projection worker, a
+    rebuild): made the first time the run's read models open anything, then never again in
+    that run, so indexing a million events costs one record, not a million."""
+
+    def __init__(
+        self,
+        openings: StorageOpenings,
+        commit: Callable[[AccessRecord], object],
+        operation: str = "crm serve",
+    ) -> None:
+        self.openings = openings
+        self.commit = commit
+        self.operation = operation
+        self.recorded_at: int | None = None  # the openings count when the record was made
+        self._lock = threading.Lock()
+
+    def record_if_opened(self) -> None:
+        """Record the run once it has opened something; a failure is retried next time
+        (the openings served storage, so nothing waits on it)."""
+        if self.recorded_at is not None or self.openings.count == 0:
+            return
+        with self._lock:
+            if self.recorded_at is not None:
+                return
+            try:
+                self.commit(storage_record(self.openings, self.operation, "system"))
+            except Exception as exc:  # retried at the next catch-up; logged, never silent
+                log.warning("storage record not kept", extra={"error_type": type(exc).__name__})
+                return
+            self.recorded_at = self.openings.count
+
+    def restart(self, operation: str) -> None:
+        """A new run in this process (a rebuild): it owes its own record."""
+        with self._lock:
+            self.operation = operation
+            self.recorded_at = None
+            self.openings.count = 0
+            self.openings.fields.clear()
 
 
 def named_purpose(code: str) -> Purpose:

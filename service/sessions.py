@@ -46,6 +46,6 @@ def _candidates(service: Service, tenant_id: UUID, digest: str) -> list[dict[str
     rows = service.read_models.query(sql, params)
     if not rows:
         # A user registered through another process may not be projected here yet.
-        service.runner.catch_up()
+        service.catch_up()
         rows = service.read_models.query(sql, params)
     return rows

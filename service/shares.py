@@ -91,9 +91,11 @@ class Shares:
         share.check_executable(consents, self.crm.clock())  # the procedure, before any opening
         access.require(contact.id)  # sharing itself, at the decision point
         access.purpose = catalogue_purpose(share.purpose)
+        handed = {f: sealed for f, sealed in contact.fields.items() if f in share.fields}
         shared = share.execute(
             actor=actor,
-            values=self.crm.open_contact(contact, access),
+            # Only the fields handed over are opened, so the record names exactly those.
+            values=self.crm.sealer.open_fields(tenant_id, contact.id, handed, access),
             consents=consents,
             sealer=self.crm.sealer,
             now=self.crm.clock(),

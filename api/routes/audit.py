@@ -67,6 +67,7 @@ def access_trail(
     Records hold ids and codes only, and stay after an erasure."""
     if purpose is not None:
         named_purpose(purpose)
+    service.read_to_head()
     page = service.trail.records(
         caller.tenant_id,
         subject_id=None if contact_id is None else parse_id(contact_id),

@@ -109,6 +109,7 @@ def export_subject(
     activities, linked accounts, shares with the values handed over, the subject's
     requests, and the processing trail (every recorded opening of the subject's data)."""
     subject = parse_id(contact_id)
+    service.read_to_head()  # the processing section names every answer given so far
     export = subject_export(service.crm, service.read_models, caller.tenant_id, subject, access)
     set_etag(response, service.crm.contact(caller.tenant_id, subject).version)
     return export

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from crypto.sealer import Disclosure, StorageOpenings
+from domain.access import AccessRecord
 from service.bootstrap import Service, bootstrap
+from service.disclosure import AccessLog
 from service.settings import Settings
 from tests.clock import ManualClock
 from tests.conftest import ADMIN_TOKEN
+from tests.witness import Witness
+
+ACCESS_TOPIC = f"{AccessRecord.Recorded.__module__}:{AccessRecord.Recorded.__qualname__}"
 
 
 @dataclass
@@ -74,10 +82,70 @@ class Api:
 
     def access_records(self) -> list[dict[str, Any]]:
         """Every access record stored, oldest first, as its event's fields."""
-        recorder = self.service.crm.ledger_recorder
-        notifications = recorder.select_notifications(start=1, limit=10**6)
-        events = [self.service.crm.mapper.to_domain_event(n) for n in notifications]
-        return [vars(e) for e in events if type(e).__qualname__ == "AccessRecord.Recorded"]
+        return stored_access_records(self.service)
+
+
+def stored_access_records(service: Service) -> list[dict[str, Any]]:
+    """Every access record in the service's event store, oldest first."""
+    recorder = service.crm.ledger_recorder
+    notifications = recorder.select_notifications(start=1, limit=10**6, topics=[ACCESS_TOPIC])
+    events = [service.crm.mapper.to_domain_event(n) for n in notifications]
+    return [vars(e) for e in events]
+
+
+@dataclass
+class OpeningsLedger:
+    """Every opening the service makes while a test runs, beside every answer it gave: at
+    the end, each answer that carried opened values must have exactly one access record,
+    and no opening may go through anything but the decision point (DESIGN invariant 12),
+    storage openings, or a test's own :class:`~tests.witness.Witness`.
+    Installed on every service the e2e tests build, so the whole suite counts."""
+
+    service: Service
+    opened: dict[str, set[UUID]] = field(default_factory=dict)  # request id -> subjects
+    answered: dict[str, int] = field(default_factory=dict)  # request id -> status
+    strays: list[str] = field(default_factory=list)
+
+    def install(self, client: TestClient) -> None:
+        sealer = self.service.crm.sealer
+        open_cells = sealer.open_cells
+
+        def witnessed(
+            tenant_id: UUID, subject_id: UUID, cells: Sequence[Any], disclosure: Disclosure
+        ) -> list[Any]:
+            if not cells:
+                pass  # nothing to open
+            elif isinstance(disclosure, AccessLog) and disclosure.request_id is not None:
+                self.opened.setdefault(disclosure.request_id, set()).add(subject_id)
+            elif not isinstance(disclosure, StorageOpenings | AccessLog | Witness):
+                self.strays.append(type(disclosure).__name__)
+            return open_cells(tenant_id, subject_id, cells, disclosure)
+
+        sealer.open_cells = witnessed  # type: ignore[method-assign]
+        client.event_hooks["response"].append(self._answered)
+
+    def _answered(self, response: httpx.Response) -> None:
+        request_id = response.headers.get("x-request-id")
+        if request_id:
+            self.answered[request_id] = response.status_code
+
+    def check(self) -> None:
+        assert not self.strays, f"openings that bypassed the decision point: {self.strays}"
+        owed = {
+            rid: subjects
+            for rid, subjects in self.opened.items()
+            if 200 <= self.answered.get(rid, 0) < 300
+        }
+        if not owed:
+            return
+        records: dict[str, list[set[str]]] = {}
+        for record in stored_access_records(self.service):
+            if record["request_id"] in owed:
+                records.setdefault(record["request_id"], []).append(set(record["subject_ids"]))
+        for rid, subjects in owed.items():
+            kept = records.get(rid, [])
+            assert len(kept) == 1, f"request {rid} opened values: {len(kept)} records, not 1"
+            assert {str(s) for s in subjects} <= kept[0], f"request {rid}: subjects missing"
 
 
 @pytest.fixture
@@ -85,16 +153,24 @@ def api_on(
     make_settings: Callable[..., Settings], clock: ManualClock
 ) -> Iterator[Callable[..., Api]]:
     services: list[Service] = []
+    ledgers: list[OpeningsLedger] = []
 
     def make(backend: str, extra: Mapping[str, str] | None = None) -> Api:
         service = bootstrap(make_settings(backend, extra), clock)
         services.append(service)
-        app = create_app(service)
-        return Api(TestClient(app, raise_server_exceptions=False), service, clock)
+        client = TestClient(create_app(service), raise_server_exceptions=False)
+        ledger = OpeningsLedger(service)
+        ledger.install(client)
+        ledgers.append(ledger)
+        return Api(client, service, clock)
 
     yield make
-    for service in services:
-        service.close()
+    try:
+        for ledger in ledgers:
+            ledger.check()
+    finally:
+        for service in services:
+            service.close()
 
 
 @pytest.fixture
