@@ -23,7 +23,7 @@ ADMIN_TOKEN = "crm_admin_bench_" + "b" * 32
 
 @dataclass(frozen=True)
 class Mode:
-    """Sizes of one run. ``quick`` is for development (under 3 minutes); ``full`` is the
+    """Sizes of one run. ``quick`` is for development (about 4 minutes); ``full`` is the
     one the README quotes."""
 
     name: str

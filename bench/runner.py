@@ -140,7 +140,7 @@ def run(mode: Mode, only: Sequence[str], out_dir: Path) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    p.add_argument("--quick", action="store_true", help="small sizes, under 3 minutes")
+    p.add_argument("--quick", action="store_true", help="small sizes, about 4 minutes")
     p.add_argument(
         "--only",
         default=",".join(SCENARIOS),
