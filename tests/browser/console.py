@@ -17,7 +17,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 WAIT_SECONDS = 20
 PHONE = (390, 844)
 LAPTOP = (1280, 900)
-MAX_SHOT_HEIGHT = 1600
+MAX_SHOT_HEIGHT = 1300
 
 
 class Console:

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from tests.browser.conftest import wrong_key
+from tests.browser.conftest import VIEWER_ZONE, wrong_key
 from tests.browser.console import PHONE, Console
 from tests.browser.proxy import TamperingProxy, flip_first_hash_digit
 from tests.browser.world import PASSWORD, XSS_NAME, Tenant, World
@@ -30,6 +32,13 @@ def downloaded(folder: Path, prefix: str, deadline_seconds: float = 15) -> Any:
             return document
         time.sleep(0.05)
     raise AssertionError(f"no download {prefix}* in {folder}")
+
+
+def local_time(utc: str, milliseconds: int = 0) -> str:
+    """A ``datetime-local`` value in the browser's zone, ``milliseconds`` after ``utc``."""
+    moment = datetime.fromisoformat(utc).astimezone(ZoneInfo(VIEWER_ZONE))
+    moment += timedelta(milliseconds=milliseconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
 
 
 def sign_in_officer(console: Console, tenant: Tenant) -> None:
@@ -49,7 +58,7 @@ def test_sign_in_keeps_the_token_in_this_tab_only_and_sign_out_forgets_it(
     assert "#/queue" in console.driver.current_url
 
     console.click("[data-action=sign-out]")
-    console.find("#signin-password")
+    assert "this tab has forgotten the token" in console.text("#view .warning")
     assert "crm.console.session" not in console.storage("session")
     assert token not in console.driver.page_source
 
@@ -209,6 +218,16 @@ def test_an_auditor_checks_proofs_in_the_browser(
     console.click(f"[data-prove='{events['items'][0]['position']}']")
     assert console.state_of("#inclusion-result", "verified", "failed", "error") == "verified"
 
+    before_patch = local_time(contact["created_at"], milliseconds=1)
+    console.driver.execute_script(
+        "document.querySelector('#timeline-form input[name=asof]').value = arguments[0]",
+        before_patch,
+    )
+    console.click("#timeline-form button")
+    console.state_of("#timeline-result", "done")
+    console.wait_for(lambda d: "Job title" not in d.find_element(By.ID, "timeline-result").text)
+    assert "Contact.Updated" not in console.text("#timeline-result")
+
     console.type("#consistency-form input[name=first]", "1")
     console.type("#consistency-form input[name=second]", str(size))
     console.click("#consistency-form button")
@@ -256,7 +275,7 @@ def test_a_hostile_contact_name_is_shown_as_text(
     assert console.text("[data-field=company]") == "<b>PT</b> & <i>Co</i>"
     assert console.driver.find_elements(By.CSS_SELECTOR, "img, #view b, #view i") == []
     assert not console.alert_shown()
-    console.screenshot("hostile-name")
+    console.screenshot_of("#subject-story .card", "hostile-name")
 
 
 def test_bahasa_indonesia_times_in_the_viewers_zone_and_a_phone_screen(

@@ -155,7 +155,7 @@ function asOfUtc(localValue) {
 function timelineSection() {
   const out = h("div", { attrs: { id: "timeline-result" }, dataset: { state: "idle" } });
   const contact = h("input", { type: "text", name: "contact", autocomplete: "off", spellcheck: false, required: true });
-  const asOf = h("input", { type: "datetime-local", name: "asof", step: 1 });
+  const asOf = h("input", { type: "datetime-local", name: "asof", step: 0.001 });
   const form = h("form", { class: "row", attrs: { id: "timeline-form" } },
     h("label", { class: "field" }, h("span", { text: t("audit.contactId") }), contact),
     h("label", { class: "field" }, h("span", { text: t("audit.asOf") }), asOf),

@@ -16,6 +16,7 @@ const VIEWS = {
   auditor: ["auditor", "queue", "keys"],
   other: ["keys"],
 };
+const NOTICE = "crm.console.notice";
 let notice = null;
 let lastRoute = { view: "", id: "" };
 
@@ -83,13 +84,28 @@ async function render() {
   return renderAuditor(root);
 }
 
+/** A notice left by the page before it reloaded (signed out, session expired). */
+function pendingNotice() {
+  const reason = sessionStorage.getItem(NOTICE);
+  sessionStorage.removeItem(NOTICE);
+  if (reason === "expired") return t("signin.expired");
+  return reason === "signed-out" ? t("signin.signedOut") : null;
+}
+
 function start() {
+  notice = pendingNotice();
   document.getElementById("language").addEventListener("change", (event) => setLanguage(event.target.value));
   onLanguageChange(render);
   onSessionChange((reason) => {
-    notice = reason === "expired" ? t("signin.expired") : reason === "signed-out" ? t("signin.signedOut") : null;
+    if (reason === "signed-in") {
+      go(`#/${allowedViews()[0]}`);
+      return;
+    }
+    // Signed out or expired: reload, so nothing loaded with the token stays in memory.
     fill(document.getElementById("view"));
-    go(reason === "signed-in" ? `#/${allowedViews()[0]}` : "#/signin");
+    sessionStorage.setItem(NOTICE, reason);
+    location.replace("#/signin");
+    location.reload();
   });
   window.addEventListener("hashchange", () => {
     if (!location.hash || location.hash.startsWith("#/")) render();
