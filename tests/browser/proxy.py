@@ -46,6 +46,7 @@ class TamperingProxy:
         self.upstream = httpx.Client(base_url=upstream, timeout=60)
         self.rules: dict[str, Tamper] = {}
         self.canned: dict[str, tuple[int, bytes]] = {}
+        self.paths: list[str] = []  # every path the browser asked for, in order
         self.tampered = 0
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -66,6 +67,7 @@ class TamperingProxy:
     def clear(self) -> None:
         self.rules.clear()
         self.canned.clear()
+        self.paths.clear()
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -97,6 +99,7 @@ class TamperingProxy:
             def _relay(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
+                proxy.paths.append(self.path.split("?", 1)[0])
                 canned = proxy.canned.get(self.path.split("?", 1)[0])
                 if canned is not None:
                     self._send(canned[0], [("content-type", "application/json")], canned[1])

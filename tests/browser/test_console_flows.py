@@ -195,7 +195,7 @@ def _auditor_ready(console: Console, tenant: Tenant) -> None:
 
 
 def test_an_auditor_checks_proofs_in_the_browser(
-    console: Console, tenant: Tenant, world: World
+    console: Console, tenant: Tenant, world: World, proxy: TamperingProxy
 ) -> None:
     contact = world.contact(tenant, full_name="Putri Ayu", email="putri@example.id")
     world.call("PATCH", f"/v1/contacts/{contact['id']}", tenant, "agent", job_title="Manajer")
@@ -227,6 +227,8 @@ def test_an_auditor_checks_proofs_in_the_browser(
     console.state_of("#timeline-result", "done")
     console.wait_for(lambda d: "Job title" not in d.find_element(By.ID, "timeline-result").text)
     assert "Contact.Updated" not in console.text("#timeline-result")
+    personal = [p for p in proxy.paths if p.startswith(("/v1/contacts", "/v1/shares"))]
+    assert personal == []  # an auditor's console never asks for personal data
 
     console.type("#consistency-form input[name=first]", "1")
     console.type("#consistency-form input[name=second]", str(size))

@@ -37,7 +37,7 @@ function requestChoice(requests) {
   const open = requests.filter((r) => r.kind === "erasure" && ["open", "in_progress"].includes(r.status));
   return h("select", { name: "request" },
     h("option", { value: "", text: t("erasure.noRequest") }),
-    open.map((r) => h("option", { value: r.id, text: `${r.id.slice(0, 8)}… (${r.status})` })));
+    open.map((r) => h("option", { value: r.id, text: `${r.id.slice(0, 8)}… (${t(`filterStatus.${r.status}`)})` })));
 }
 
 /** The erasure form, and where its outcome (certificate or schedule) appears. */

@@ -153,6 +153,8 @@ export const en = {
   "link.handle": "Handle",
   "link.linked": "Linked",
   "link.unlinked": "Unlinked",
+  "linkStatus.linked": "linked",
+  "linkStatus.unlinked": "unlinked",
   "share.purpose": "Purpose",
   "share.fields": "Fields",
   "share.agreement": "Agreement",

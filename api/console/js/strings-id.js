@@ -153,6 +153,8 @@ export const id = {
   "link.handle": "Nama akun",
   "link.linked": "Ditautkan",
   "link.unlinked": "Dilepas",
+  "linkStatus.linked": "tertaut",
+  "linkStatus.unlinked": "dilepas",
   "share.purpose": "Tujuan",
   "share.fields": "Data",
   "share.agreement": "Perjanjian",

@@ -143,7 +143,7 @@ function links(items) {
   return table([
     [t("link.provider"), (l) => l.provider],
     [t("link.handle"), (l) => l.handle],
-    [t("queue.status"), (l) => badge(l.status)],
+    [t("queue.status"), (l) => badge(l.status, t(`linkStatus.${l.status}`, {}, l.status))],
     [t("link.linked"), (l) => timeText(l.linked_at)],
     [t("link.unlinked"), (l) => timeText(l.unlinked_at)],
   ], items);
@@ -152,7 +152,7 @@ function links(items) {
 function shares(items) {
   if (!items.length) return h("p", { class: "muted", text: t("common.none") });
   return items.map((share) => h("article", { class: "share" },
-    h("h3", {}, share.recipient, " ", badge(share.status)),
+    h("h3", {}, share.recipient, " ", badge(share.status, t(`step.${share.status}`, {}, share.status))),
     fields([
       [t("share.purpose"), t(`purpose.${share.purpose}`, {}, share.purpose)],
       [t("share.fields"), share.fields.map((f) => t(`field.${f}`, {}, f)).join(", ")],
