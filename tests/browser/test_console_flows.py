@@ -160,6 +160,7 @@ def test_erasure_certificate_verifies_with_the_pinned_key_and_fails_with_another
     later = world.contact(tenant, full_name="Joko Susilo")
     sign_in_officer(console, tenant)
     console.pin_published("certificates")
+    console.screenshot("keys")
 
     console.open(f"subject/{later['id']}")
     console.state_of("#subject-story", "done")
