@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test unit lint format typecheck bench bench-quick clean
+.PHONY: help install run test unit browser screenshots lint format typecheck bench bench-quick clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,6 +29,12 @@ test: $(STAMP) ## lint, type-check and run the whole suite (starts PostgreSQL an
 
 unit: $(STAMP) ## the in-memory unit tests only (milliseconds, no servers)
 	$(BIN)/pytest tests/unit
+
+browser: $(STAMP) ## the console's tests in headless Chromium (needs chromium, chromium-driver)
+	$(BIN)/pytest tests/browser
+
+screenshots: $(STAMP) ## the browser tests, also writing the console's screenshots to docs/console
+	CONSOLE_SCREENSHOTS=docs/console $(BIN)/pytest tests/browser
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check .

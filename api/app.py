@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import Depends, FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from api import openapi, problems
 from api.background import checkpointer, erasure_sweep
@@ -15,6 +18,9 @@ from api.idempotency import IdempotencyMiddleware
 from api.middleware import ServiceMiddleware
 from api.routes import routers
 from service.bootstrap import Service
+
+# The privacy officers' and auditors' console: static files over the JSON API, no build step.
+CONSOLE_DIR = Path(__file__).parent / "console"
 
 
 def create_app(service: Service) -> FastAPI:
@@ -42,6 +48,7 @@ def create_app(service: Service) -> FastAPI:
     for router in routers():
         app.include_router(router)
     openapi.install(app)
+    mount_console(app)
     # Added last is outermost: ServiceMiddleware (ids, body bound, headers, logs) wraps
     # DisclosureMiddleware (an answer with personal values waits for its access record),
     # which wraps IdempotencyMiddleware (a replay is a disclosure too), which wraps the routes.
@@ -53,3 +60,15 @@ def create_app(service: Service) -> FastAPI:
         latency=service.metrics.http_request_duration,
     )
     return app
+
+
+def mount_console(app: FastAPI) -> None:
+    """Serve the console at ``/console/`` (outside the OpenAPI document: it is not API).
+
+    Its strict Content-Security-Policy is added by :class:`ServiceMiddleware`."""
+
+    @app.get("/console", include_in_schema=False)
+    def console_root() -> RedirectResponse:
+        return RedirectResponse("/console/", status_code=308)
+
+    app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")

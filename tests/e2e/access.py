@@ -116,6 +116,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/v1/audit/checkpoints/latest"): allow("auditor"),
     ("GET", "/v1/audit/proofs/inclusion"): allow("auditor"),
     ("GET", "/v1/audit/proofs/consistency"): allow("auditor"),
+    ("GET", "/v1/keys"): allow(PUBLIC),
     ("GET", "/healthz"): allow(PUBLIC),
     ("GET", "/readyz"): allow(PUBLIC),
     ("GET", "/metrics"): allow(PUBLIC),
