@@ -125,7 +125,8 @@ def test_the_subject_view_tells_the_whole_story_and_exports_it(
                      "Executed", "Approved by the PIC", "page_view", "@contoh_subjek",
                      "Bandung", "Access"):  # fmt: skip
         assert expected in story, expected
-    assert console.find("[data-trail]").get_attribute("data-trail") == "unavailable"
+    assert console.find("[data-trail]").get_attribute("data-trail") == "shown"
+    assert "GET /v1/contacts/{contact_id}" in console.text("[data-trail]")
     console.screenshot("subject")
 
     console.click("#subject-story [data-action=download-export]")

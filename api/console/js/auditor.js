@@ -197,7 +197,7 @@ async function drawTimeline(out, contactId, asOf) {
       [t("audit.data"), (e) => dataText(e.data)],
       [t("audit.personal"), (e) => Object.entries(e.personal).map(([name, value]) => h("span", { class: "pair" }, `${t(`field.${name}`, {}, name)} `, marker(value)))],
     ], events.items),
-    await trail(contactId, null));
+    await trail(contactId, null, asOf));
 }
 
 function dataText(data) {

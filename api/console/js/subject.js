@@ -179,13 +179,15 @@ export function requestsTable(items) {
 }
 
 /** The processing trail, once the server has it (GET /v1/audit/access or the export's
- * `processing`); until then a note says it is not there yet. */
-export async function trail(contactId, fromExport) {
+ * `processing`); until then a note says it is not there yet. `asOf` limits it to the
+ * openings up to that time, as the timeline beside it. */
+export async function trail(contactId, fromExport, asOf = null) {
   let items = Array.isArray(fromExport) ? fromExport : null;
   let note = null;
   if (await serverHas("/v1/audit/access")) {
     try {
-      items = (await allPages("/v1/audit/access", { contact_id: contactId }, 5)).items;
+      const filter = asOf ? { contact_id: contactId, as_of: asOf } : { contact_id: contactId };
+      items = (await allPages("/v1/audit/access", filter, 5)).items;
     } catch (error) {
       note = errorBox(error);
     }
