@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import orjson
 
-from api import cli_audit, cli_keys
+from api import cli_audit, cli_keys, cli_portability
 from api.background import checkpointer
 from api.cli_support import cli_service, cli_settings
 from api.progress import ProgressBar
@@ -276,6 +276,7 @@ def parser() -> argparse.ArgumentParser:
 
     cli_audit.register(commands)
     cli_keys.register(commands)
+    cli_portability.register(commands)
     return root
 
 
