@@ -24,11 +24,12 @@ from api.fields import (
     Time,
     one_of,
 )
-from api.schemas import NAME, REASON, ContactOut, ErasureCertificateOut, Strict
+from api.schemas import NAME, REASON, ContactOut, ContactPatch, ErasureCertificateOut, Strict
+from domain.consent import GivenBy, Relationship
 from domain.contact import PERSONAL_FIELDS
 from domain.linked_account import Provider
 from domain.purposes import CATALOGUE
-from domain.request import Requester, RequestKind
+from domain.request import PURPOSE_KINDS, Requester, RequestKind, VerificationMethod
 
 LONG_TEXT = 2000  # referrers, free detail, document URLs: the domain's limit
 PURPOSES = [p.code for p in CATALOGUE]
@@ -42,6 +43,10 @@ class PurposeOut(BaseModel):
     code: str
     legal_basis: str
     requires_consent: bool
+    automated_decisions: bool = Field(
+        description="involves decisions by automated processing or profiling (UU PDP"
+        " Pasal 10): an objection request can name it"
+    )
     description: str
     policy_clause: str
 
@@ -70,7 +75,32 @@ class PolicyPage(BaseModel):
     current_version: str | None
 
 
+class GuardianIn(Strict):
+    """The parent or guardian who decides for a child: sealed under the child's key."""
+
+    full_name: str = Field(max_length=NAME, pattern=VISIBLE_TEXT)
+    relationship: str = Field(
+        description="parent: the child's parent (orang tua); guardian: a guardian (wali)",
+        json_schema_extra=one_of(Relationship),
+    )
+
+
 class ConsentIn(Strict):
+    """``given_by: guardian`` comes with ``guardian``, and ``guardian`` only with it. A grant
+    for a child (13 to 17, UU PDP Pasal 25) that a parent or guardian does not give is
+    refused (409, ``guardian-consent-required``): the contact's age decides, not the body."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {
+                "properties": {"given_by": {"const": GivenBy.GUARDIAN.value}},
+                "required": ["given_by"],
+            },
+            "then": {"properties": {"guardian": {"type": "object"}}, "required": ["guardian"]},
+            "else": {"properties": {"guardian": {"type": "null"}}},
+        }
+    )
+
     purpose: str = Field(
         description="a purpose that rests on consent", json_schema_extra=one_of(CONSENT_PURPOSES)
     )
@@ -79,6 +109,19 @@ class ConsentIn(Strict):
         default=None, description="a published version; default: the one in force"
     )
     source: Source | None = None
+    given_by: str = Field(
+        default=GivenBy.SUBJECT.value,
+        description="who decides: the subject, or a parent or guardian for a child",
+        json_schema_extra=one_of(GivenBy),
+    )
+    guardian: GuardianIn | None = Field(
+        default=None, description="who decided for the subject: only with given_by: guardian"
+    )
+
+
+class GuardianOut(BaseModel):
+    full_name: str
+    relationship: str
 
 
 class ConsentOut(BaseModel):
@@ -87,6 +130,8 @@ class ConsentOut(BaseModel):
     granted: bool
     policy_version: str | None
     source: str | None
+    given_by: str
+    guardian: GuardianOut | None
     decided_at: datetime
     recorded_by: str
 
@@ -95,6 +140,7 @@ class CurrentConsent(BaseModel):
     purpose: str
     granted: bool
     policy_version: str | None
+    given_by: str | None = Field(description="subject or guardian; null until decided")
     decided_at: datetime | None
     recorded_by: str | None
 
@@ -104,6 +150,10 @@ class ConsentEvent(BaseModel):
     granted: bool
     policy_version: str | None
     source: str | None
+    given_by: str
+    guardian: GuardianOut | None = Field(
+        description="the parent or guardian who decided; not shown to an auditor"
+    )
     at: datetime
     recorded_by: str
 
@@ -261,12 +311,22 @@ class SharePage(BaseModel):
     next_cursor: str | None
 
 
-class RequestIn(Strict):
-    """A parent or guardian (``requested_by: guardian``) acts only for a minor, and says so
-    with ``subject_is_minor: true``."""
+NAMEABLE_PURPOSES = [p.code for p in CATALOGUE if not p.system]
+OBJECTABLE_PURPOSES = [p.code for p in CATALOGUE if p.objectable]
+_WITHOUT_PURPOSES = [k.value for k in RequestKind if k not in PURPOSE_KINDS]
 
-    model_config = ConfigDict(
-        json_schema_extra={
+
+def _purposes_for(kind: RequestKind, codes: list[str]) -> dict[str, Any]:
+    return {
+        "if": {"properties": {"kind": {"const": kind.value}}},
+        "then": {"properties": {"purposes": {"items": {"enum": codes}}}},
+    }
+
+
+# The rules across a request's fields, stated in the schema so the document tells the truth.
+_REQUEST_RULES: dict[str, Any] = {
+    "allOf": [
+        {
             "if": {
                 "properties": {"requested_by": {"const": Requester.GUARDIAN.value}},
                 "required": ["requested_by"],
@@ -275,13 +335,64 @@ class RequestIn(Strict):
                 "properties": {"subject_is_minor": {"const": True}},
                 "required": ["subject_is_minor"],
             },
-        }
-    )
+        },
+        {
+            "if": {"properties": {"kind": {"enum": _WITHOUT_PURPOSES}}},
+            "then": {"not": {"required": ["purposes"]}},
+        },
+        {
+            "if": {"properties": {"kind": {"not": {"const": RequestKind.RECTIFICATION.value}}}},
+            "then": {"not": {"required": ["changes"]}},
+        },
+        _purposes_for(RequestKind.WITHDRAWAL, CONSENT_PURPOSES),
+        _purposes_for(RequestKind.OBJECTION, OBJECTABLE_PURPOSES),
+    ]
+}
+
+
+class RequestIn(Strict):
+    """A parent or guardian (``requested_by: guardian``) acts only for a minor, and says so
+    with ``subject_is_minor: true``. ``purposes`` (omitted: all) only for a restriction, a
+    withdrawal (purposes resting on consent) or an objection (purposes with automated
+    decisions); ``changes`` (the corrected contact fields, as a PATCH) only for a
+    rectification."""
+
+    model_config = ConfigDict(json_schema_extra=_REQUEST_RULES)
 
     contact_id: Id
     kind: str = Field(json_schema_extra=one_of(RequestKind))
     requested_by: str = Field(json_schema_extra=one_of(Requester))
     subject_is_minor: bool = False
+    purposes: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=len(NAMEABLE_PURPOSES),
+        json_schema_extra={"items": dict(one_of(NAMEABLE_PURPOSES)), "uniqueItems": True},
+    )
+    changes: ContactPatch | None = None
+
+
+class VerificationIn(Strict):
+    """How the requester's identity was checked; ``note`` (e.g. which document) is sealed
+    under the subject's key."""
+
+    method: str = Field(json_schema_extra=one_of(VerificationMethod))
+    note: str | None = Field(default=None, max_length=REASON, pattern=VISIBLE_TEXT)
+
+
+class Verification(BaseModel):
+    method: str
+    verified_by: str
+    verified_at: datetime
+
+
+class Notice(BaseModel):
+    """The outcome told to the subject: an event relayed to Kafka for an integration to
+    deliver (``channel``), with a content code (``<kind>-done`` / ``<kind>-rejected``)."""
+
+    channel: str
+    content: str
+    at: datetime
 
 
 class RejectIn(Strict):
@@ -302,8 +413,28 @@ class RequestOut(BaseModel):
     reason: str | None
     erasure_id: str | None
     version: int
+    purposes: list[str] | None = None
+    changed_fields: list[str] | None = Field(
+        default=None, description="the fields a rectification corrects (values stay sealed)"
+    )
+    verification: Verification | None = None
+    effects: list[str] | None = Field(
+        default=None,
+        description="what completing did: erased, rectified:<field>,"
+        " consent-withdrawn:<purpose>, unlinked:<link id>, share-revoked:<share id>,"
+        " restricted, restriction-lifted, objected",
+    )
+    notice: Notice | None = None
     certificate: ErasureCertificateOut | None = Field(
         default=None, description="the signed erasure certificate: only when completing erases"
+    )
+    information: dict[str, Any] | None = Field(
+        default=None,
+        description="completing an information request: what is held, why, how"
+        " long, shared with whom",
+    )
+    package: dict[str, Any] | None = Field(
+        default=None, description="completing a portability request: the signed package"
     )
 
 

@@ -96,6 +96,10 @@ class ContactOut(BaseModel):
     company: str | None
     job_title: str | None
     age: int | None
+    age_unknown: bool = Field(
+        description="no age is recorded: the subject is processed as an adult (known without"
+        " opening the age)"
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -66,7 +66,8 @@ class ErasurePending(DomainError):
 
 class ProcessingRefused(DomainError):
     """The subject's data may not be processed for the purpose asked (DESIGN invariant 12):
-    ``reason`` is ``no-consent``, ``restricted``, ``objected`` or ``retention-ended``."""
+    ``reason`` is ``no-consent``, ``restricted``, ``objected`` or ``retention-ended``, and
+    ``guardian-consent-required`` for a child's grant given without a parent or guardian."""
 
     code = "processing-refused"
     title = "Processing refused"
@@ -89,6 +90,31 @@ class ConsentRequired(ProcessingRefused):
         super().__init__(
             purpose, "no-consent", f"this needs the subject's current consent for {purpose}"
         )
+
+
+class GuardianConsentRequired(ProcessingRefused):
+    """A child (13 to 17: UU PDP Pasal 25) cannot give consent alone: a grant for them is
+    refused unless a parent or guardian gives it, named in the decision."""
+
+    code = "guardian-consent-required"
+    title = "Guardian consent required"
+
+    def __init__(self, purpose: str) -> None:
+        super().__init__(
+            purpose,
+            "guardian-consent-required",
+            f"the subject is a child: consent for {purpose} is given by a parent or guardian",
+        )
+
+
+class IdentityNotVerified(DomainError):
+    """A request is carried out only once the requester's identity was verified."""
+
+    code = "identity-not-verified"
+    title = "Identity not verified"
+
+    def __init__(self) -> None:
+        super().__init__("record how the requester's identity was verified first (verify)")
 
 
 class TransitionNotAllowed(DomainError):

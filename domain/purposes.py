@@ -30,10 +30,18 @@ class Purpose:
     description: str
     clause: str
     system: bool = False  # a use by the service itself, not one a caller names for its work
+    # Involves decisions made by automated processing, profiling included (UU PDP Pasal 10):
+    # the subject may object to it.
+    automated: bool = False
 
     @property
     def requires_consent(self) -> bool:
         return self.legal_basis is LegalBasis.CONSENT
+
+    @property
+    def objectable(self) -> bool:
+        """Whether an objection (Pasal 10) can name it."""
+        return self.automated
 
 
 CATALOGUE: tuple[Purpose, ...] = (
@@ -48,6 +56,7 @@ CATALOGUE: tuple[Purpose, ...] = (
         LegalBasis.LEGITIMATE_INTEREST,
         "Monitoring, maintaining and improving the service.",
         "2",
+        automated=True,
     ),
     Purpose(
         "billing",
@@ -67,6 +76,7 @@ CATALOGUE: tuple[Purpose, ...] = (
         LegalBasis.CONSENT,
         "Sharing useful content and news about products and services.",
         "5",
+        automated=True,
     ),
     Purpose(
         "account_management",
@@ -93,6 +103,7 @@ CATALOGUE: tuple[Purpose, ...] = (
         LegalBasis.CONSENT,
         "Producing training data from service data for research, development and analysis.",
         "9",
+        automated=True,
     ),
     Purpose(
         "legal",
@@ -134,6 +145,7 @@ CATALOGUE: tuple[Purpose, ...] = (
 )
 STORAGE = "storage"
 SUBJECT_REQUEST = "subject_request"
+LEGAL = "legal"
 
 _BY_CODE = {p.code: p for p in CATALOGUE}
 

@@ -9,6 +9,8 @@ from domain.errors import InvalidField, MinorNotAllowed
 
 MINIMUM_AGE = 13
 MAXIMUM_AGE = 150
+# UU PDP Pasal 25: a child is anyone under 18, whose consent a parent or guardian gives.
+AGE_OF_MAJORITY = 18
 _EMAIL = re.compile(
     r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$"
 )

@@ -1,8 +1,11 @@
 """The consents read models: every decision and policy acceptance, and the current decision
 per purpose (which the marketing export reads).
 
-``consent_events_view.sealed`` holds the sealed ``source`` as stored in the event; erasure
-blanks it. Nothing else here is personal: purposes, versions, times and actors' ids.
+``consent_events_view.sealed`` holds the sealed ``source`` and guardian as stored in the
+event; erasure blanks it. Nothing else here is personal: purposes, versions, times and
+actors' ids. Who gave a decision is not a column: a decision a parent or guardian gave is
+the one that sealed them (the event's ``given_by`` says the same), so read models built
+before guardians were recorded need no rebuild.
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
-from domain.consent import ConsentRecord
+from domain.consent import GUARDIAN_FIELDS, ConsentRecord, GivenBy
 from domain.values import utc_text
 from projections.fence import ContactRowsProjection, fence_schema
-from projections.store import ReadModelStore, Write, sealed_json
+from projections.store import ReadModelStore, Write, sealed_cells, sealed_json
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS consent_events_view (
@@ -120,6 +123,13 @@ def consent_events(
         " ORDER BY position",
         {"tenant": str(tenant_id), "contact": str(contact_id)},
     )
+
+
+def decided_by(row: dict[str, Any]) -> str:
+    """Who gave a logged decision (``subject`` or ``guardian``), read without opening it."""
+    if set(GUARDIAN_FIELDS) & sealed_cells(row["sealed"]).keys():
+        return GivenBy.GUARDIAN.value
+    return GivenBy.SUBJECT.value
 
 
 def current_consents(

@@ -48,7 +48,19 @@ class RequestsProjection(ReadModelProjection):
             return [self._received(event, position)]
         status = _STATUS.get(type(event))
         if status is None:
-            return []
+            if not isinstance(event, SubjectRequest.Event):
+                return []
+            # A verification, a notice, a restriction recorded: the version moves on.
+            return [
+                (
+                    "UPDATE requests_view SET version = :version, updated_at = :at WHERE id = :id",
+                    {
+                        "id": str(event.originator_id),
+                        "version": event.originator_version,
+                        "at": utc_text(event.timestamp),
+                    },
+                )
+            ]
         at = utc_text(event.timestamp)
         params: dict[str, Any] = {
             "id": str(event.originator_id),

@@ -16,12 +16,14 @@ from crypto.kek import LocalKeyEncryptionKey, decode_key, retired_key_files
 from crypto.keystore import SqlKeystore
 from crypto.sealer import StorageOpenings, SubjectSealer
 from crypto.signing import Signer
+from domain.errors import ProcessingRefused
 from domain.purposes import Purpose
+from domain.purposes import purpose as catalogue_purpose
 from projections.rebuild import RebuildProgress, rebuild
 from projections.runner import ReadModelProjection, ReadModelRunner
 from projections.store import ReadModelStore
 from service.crm import CRM, Clock, Committed, system_clock
-from service.disclosure import AccessLog, StorageRun
+from service.disclosure import AccessLog, LimitRule, StorageRun
 from service.features import CommandGroups, command_groups, feature_read_models
 from service.idempotency import IdempotencyStore
 from service.key_custody import (
@@ -149,6 +151,16 @@ class Service(CommandGroups):
     ) -> AccessLog:
         """The record-to-be of one request's openings, decided by the service's gate."""
         return AccessLog(self.gate, tenant_id, actor, role, purpose, operation, request_id)
+
+    def check_limits(self, tenant_id: UUID, subject_id: UUID, purpose: str) -> None:
+        """A write about the subject that opens nothing still stops at a restriction or an
+        objection for its purpose (409 ``restricted`` / ``objected``)."""
+        found = catalogue_purpose(purpose)
+        for rule in self.gate.rules:
+            if isinstance(rule, LimitRule):
+                reason = rule.refusals(tenant_id, [subject_id], found).get(subject_id)
+                if reason is not None:
+                    raise ProcessingRefused(purpose, reason)
 
     def decide(self, access: AccessLog, contact_id: UUID) -> None:
         """Before a command whose answer will carry the contact's values: the contact must
@@ -299,7 +311,9 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         crm, side.read_models, side.projections, batch_size=settings.projections.batch_size
     )
     metrics.watch(lambda: crm.recorder.max_notification_id() or 0, runner, side.read_models)
-    groups = command_groups(crm, side.keystore, side.read_models, side.blind_index, idempotency)
+    groups = command_groups(
+        crm, side.keystore, side.read_models, side.blind_index, idempotency, signer
+    )
     return Service(
         **vars(groups),
         settings=settings,

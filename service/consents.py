@@ -6,10 +6,12 @@ from datetime import datetime
 from typing import Generic, NamedTuple, TypeVar
 from uuid import UUID
 
-from domain.consent import Acceptance, ConsentRecord, Decision
+from domain.consent import Acceptance, ConsentRecord, Decision, GivenBy, Guardian
+from domain.contact import Contact
 from domain.policy import PrivacyPolicy, resolve_version, version_to_accept
 from projections.store import ReadModelStore
 from service.crm import CRM, Committed
+from service.disclosure import AccessLog
 
 E = TypeVar("E", Decision, Acceptance)
 
@@ -46,9 +48,18 @@ class Consents:
         granted: bool,
         policy_version: str | None,
         source: str | None,
+        access: AccessLog,
+        given_by: str = GivenBy.SUBJECT,
+        guardian: Guardian | None = None,
     ) -> Committed[Recorded[Decision]]:
-        """Record a grant or a withdrawal, under the named or the current policy version."""
-        self.crm.live_contact(tenant_id, contact_id)
+        """Record a grant or a withdrawal, under the named or the current policy version.
+
+        Whether the subject is a child is decided on their age, opened through ``access``
+        (for its purpose, and recorded in its trail) only when the decision depends on it:
+        a grant the subject gives, for a contact whose record holds an age. A withdrawal, a
+        parent's or guardian's grant, and a contact without an age open nothing.
+        """
+        contact = self.crm.live_contact(tenant_id, contact_id)
         version = resolve_version(
             self.policy(tenant_id), policy_version, self.crm.clock(), "policy_version"
         )
@@ -60,8 +71,20 @@ class Consents:
             policy_version=version,
             source=source,
             sealer=self.crm.sealer,
+            subject_age=lambda: self._age(contact, access),
+            given_by=given_by,
+            guardian=guardian,
         )
         return self.crm.committed(Recorded(record, decision), record)
+
+    def _age(self, contact: Contact, access: AccessLog) -> int | None:
+        """The contact's age, opened for the request's purpose; ``None`` when none is held."""
+        if "age" not in contact.fields:
+            return None
+        opened = self.crm.sealer.open_fields(
+            UUID(contact.tenant_id), contact.id, {"age": contact.fields["age"]}, access
+        )
+        return int(opened["age"])
 
     def accept_policy(
         self,

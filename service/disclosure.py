@@ -28,13 +28,17 @@ from crypto.sealer import StorageOpenings
 from domain.access import AccessRecord
 from domain.errors import ConsentRequired, ProcessingRefused
 from domain.keys import PLATFORM
-from domain.purposes import STORAGE, Purpose
+from domain.purposes import LEGAL, STORAGE, SUBJECT_REQUEST, Purpose
 from domain.purposes import purpose as catalogue_purpose
 from projections.consents import consenting_among
+from projections.limits import EVERY_PURPOSE, OBJECTED, RESTRICTED, limits_among
 from projections.store import ReadModelStore
 
 log = logging.getLogger("crm.service")
 NO_CONSENT = "no-consent"
+# What a restriction or an objection never stops (Pasal 41(2) and the rights themselves):
+# keeping the data, legal obligations, and answering the subject's own requests.
+ALWAYS_ALLOWED = (STORAGE, LEGAL, SUBJECT_REQUEST)
 
 
 class Rule(Protocol):
@@ -60,6 +64,35 @@ class ConsentRule:
             return {}
         consenting = consenting_among(self.read_models, tenant_id, purpose.code, subjects)
         return {s: NO_CONSENT for s in subjects if s not in consenting}
+
+
+class LimitRule:
+    """A purpose the subject restricted (Pasal 11, 41) or objected to (Pasal 10), through a
+    completed request, is refused for them; what :data:`ALWAYS_ALLOWED` names is not."""
+
+    def __init__(self, read_models: ReadModelStore, kind: str) -> None:
+        self.read_models = read_models
+        self.kind = kind  # RESTRICTED or OBJECTED: also the reason code
+
+    def refusals(
+        self, tenant_id: UUID, subjects: Sequence[UUID], purpose: Purpose
+    ) -> dict[UUID, str]:
+        if purpose.code in ALWAYS_ALLOWED or not subjects:
+            return {}
+        limited = limits_among(self.read_models, tenant_id, subjects, self.kind)
+        return {
+            s: self.kind
+            for s, purposes in limited.items()
+            if EVERY_PURPOSE in purposes or purpose.code in purposes
+        }
+
+
+def restriction_rule(read_models: ReadModelStore) -> LimitRule:
+    return LimitRule(read_models, RESTRICTED)
+
+
+def objection_rule(read_models: ReadModelStore) -> LimitRule:
+    return LimitRule(read_models, OBJECTED)
 
 
 class ProcessingGate:

@@ -23,7 +23,7 @@ from service.views import (
     activity_views,
     consents_view,
     linked_account_views,
-    request_view,
+    request_views,
     share_view,
     shared_values,
 )
@@ -76,6 +76,7 @@ def subject_export(
             "created_at": utc_text(contact.created_on),
             "updated_at": utc_text(contact.modified_on),
             **{field: fields.get(field) for field in PERSONAL_FIELDS},
+            "age_unknown": "age" not in contact.fields,
         },
         "history": contact_history(crm, contact, access),
         "consents": consents_view(crm, store, tenant_id, contact_id, access),
@@ -94,7 +95,7 @@ def subject_export(
             for row, values in zip(shares, shared, strict=True)
         ],
         "requests": [
-            request_view(row, now) for row in find_requests(store, tenant_id, contact_id=contact_id)
+            *request_views(store, find_requests(store, tenant_id, contact_id=contact_id), now)
         ],
         "processing": [
             access_view(row) for row in access_rows(store, tenant_id, subject_id=contact_id)

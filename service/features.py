@@ -14,15 +14,18 @@ from dataclasses import dataclass
 from crypto.blind_index import BlindIndex
 from crypto.keystore import SqlKeystore
 from crypto.sealer import StorageOpenings, SubjectSealer
+from crypto.signing import Signer
 from projections.access import AccessTrailProjection
 from projections.activities import ActivitiesProjection
 from projections.audit import AuditTimelineProjection
 from projections.consents import ConsentsProjection
 from projections.contacts import ContactsProjection
 from projections.erasures import ErasuresProjection
+from projections.limits import ProcessingLimitsProjection
 from projections.linked_accounts import LinkedAccountsProjection
 from projections.policies import PoliciesProjection
 from projections.principals import PrincipalsProjection
+from projections.request_details import RequestDetailsProjection
 from projections.requests import RequestsProjection
 from projections.runner import ReadModelProjection
 from projections.shares import SharesProjection
@@ -31,7 +34,13 @@ from projections.users import UsersProjection
 from service.consents import Consents
 from service.contacts import Contacts
 from service.crm import CRM
-from service.disclosure import ConsentRule, ProcessingGate, Rule
+from service.disclosure import (
+    ConsentRule,
+    ProcessingGate,
+    Rule,
+    objection_rule,
+    restriction_rule,
+)
 from service.erasure import Erasures
 from service.exports import Exports
 from service.idempotency import IdempotencyStore
@@ -59,6 +68,8 @@ def feature_read_models(
         LinkedAccountsProjection(),
         SharesProjection(),
         RequestsProjection(),
+        RequestDetailsProjection(),
+        ProcessingLimitsProjection(),
         AccessTrailProjection(),
     ]
 
@@ -82,7 +93,7 @@ class CommandGroups:
 
 def processing_rules(views: ReadModelStore) -> list[Rule]:
     """The decision point's rules, in the order they are asked (the first refusal wins)."""
-    return [ConsentRule(views)]
+    return [restriction_rule(views), objection_rule(views), ConsentRule(views)]
 
 
 def command_groups(
@@ -91,6 +102,7 @@ def command_groups(
     views: ReadModelStore,
     blind_index: BlindIndex,
     responses: IdempotencyStore,
+    signer: Signer,
 ) -> CommandGroups:
     consents = Consents(crm, views)
     erasures = Erasures(crm, keystore, views, responses)
@@ -100,7 +112,7 @@ def command_groups(
         consents=consents,
         service_data=ServiceData(crm, consents),
         shares=Shares(crm, consents),
-        requests=SubjectRequests(crm, erasures),
+        requests=SubjectRequests(crm, views, erasures, signer),
         erasures=erasures,
         timeline=Timeline(crm, views, keystore),
         trail=Trail(views),

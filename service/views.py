@@ -16,8 +16,9 @@ from domain.activity import SEALED_FIELDS
 from domain.contact import PERSONAL_FIELDS
 from domain.purposes import CATALOGUE
 from domain.request import OPEN_STATUSES
-from projections.consents import consent_events, current_consents
+from projections.consents import consent_events, current_consents, decided_by
 from projections.contacts import sealed_fields
+from projections.request_details import request_details
 from projections.store import ReadModelStore, sealed_cells
 
 if TYPE_CHECKING:
@@ -37,8 +38,9 @@ def contact_view(
     crm: CRM, tenant_id: UUID, row: dict[str, Any], access: AccessLog
 ) -> dict[str, Any] | None:
     """A contacts_view row opened; ``None`` if the subject was erased after it was read."""
+    sealed = sealed_fields(row)
     try:
-        opened = crm.sealer.open_fields(tenant_id, UUID(row["id"]), sealed_fields(row), access)
+        opened = crm.sealer.open_fields(tenant_id, UUID(row["id"]), sealed, access)
     except KeyDestroyed:
         return None
     return {
@@ -47,6 +49,7 @@ def contact_view(
         "created_at": row["created_at"],
         "updated_at": row["updated_at"],
         **{field: opened.get(field) for field in PERSONAL_FIELDS},
+        "age_unknown": "age" not in sealed,
     }
 
 
@@ -178,9 +181,20 @@ def shared_values(
     return [None if step is None else next(values) for step in executed]
 
 
-def request_view(row: dict[str, Any], now: str) -> dict[str, Any]:
+def request_views(
+    store: ReadModelStore, rows: list[dict[str, Any]], now: str
+) -> list[dict[str, Any]]:
+    """Requests as queued, each with its details (purposes, verification, effects, notice)."""
+    details = request_details(store, [row["id"] for row in rows])
+    return [request_view(row, now, details.get(row["id"])) for row in rows]
+
+
+def request_view(
+    row: dict[str, Any], now: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A request as queued; ``now`` (fixed-form UTC text) decides whether it is overdue."""
     return {
+        **(details or {}),
         "id": row["id"],
         "contact_id": row["contact_id"],
         "kind": row["kind"],
@@ -197,28 +211,43 @@ def request_view(row: dict[str, Any], now: str) -> dict[str, Any]:
     }
 
 
+def _current(latest: dict[str, dict[str, Any]], given_by: dict[int, str]) -> list[dict[str, Any]]:
+    """The latest decision per consent purpose; ``given_by`` is who gave each logged one."""
+    current = []
+    for purpose in CATALOGUE:
+        if purpose.requires_consent:
+            row = latest.get(purpose.code, {})
+            current.append(
+                {
+                    "purpose": purpose.code,
+                    "granted": bool(row.get("granted", False)),
+                    "policy_version": row.get("policy_version"),
+                    "given_by": given_by.get(row["position"]) if row else None,
+                    "decided_at": row.get("at"),
+                    "recorded_by": row.get("actor"),
+                }
+            )
+    return current
+
+
+def _guardian(values: dict[str, Any]) -> dict[str, Any] | None:
+    if "guardian_name" not in values:
+        return None
+    return {"full_name": values["guardian_name"], "relationship": values["guardian_relationship"]}
+
+
 def consents_view(
     crm: CRM, store: ReadModelStore, tenant_id: UUID, contact_id: UUID, access: AccessLog | None
 ) -> dict[str, Any]:
     """Every consent purpose's current state, the whole history, and policy acceptances."""
-    latest = current_consents(store, tenant_id, contact_id)
-    current = [
-        {
-            "purpose": purpose.code,
-            "granted": bool(latest[purpose.code]["granted"]) if purpose.code in latest else False,
-            "policy_version": latest.get(purpose.code, {}).get("policy_version"),
-            "decided_at": latest.get(purpose.code, {}).get("at"),
-            "recorded_by": latest.get(purpose.code, {}).get("actor"),
-        }
-        for purpose in CATALOGUE
-        if purpose.requires_consent
-    ]
+    latest = current_consents(store, tenant_id, contact_id)  # first: the history covers it
     history: list[dict[str, Any]] = []
     acceptances: list[dict[str, Any]] = []
+    given_by: dict[int, str] = {}  # position -> who decided
     rows = consent_events(store, tenant_id, contact_id)
     sources = (
         [{} for _ in rows]
-        if access is None  # shown without the sealed sources (to an auditor)
+        if access is None  # shown without the sealed sources and guardians (to an auditor)
         else _opened(crm, tenant_id, contact_id, rows, access, "record_id", "version")
     )
     for row, values in zip(rows, sources, strict=True):
@@ -230,13 +259,20 @@ def consents_view(
         }
         if row["kind"] == "policy_accepted":
             acceptances.append(entry)
-        else:
-            history.append(
-                {"purpose": row["purpose"], "granted": row["kind"] == "granted", **entry}
-            )
+            continue
+        given_by[row["position"]] = decided_by(row)
+        history.append(
+            {
+                "purpose": row["purpose"],
+                "granted": row["kind"] == "granted",
+                "given_by": given_by[row["position"]],
+                "guardian": _guardian(values),
+                **entry,
+            }
+        )
     return {
         "contact_id": str(contact_id),
-        "current": current,
+        "current": _current(latest, given_by),
         "history": history,
         "policy_acceptances": acceptances,
         "accepted_policy_version": acceptances[-1]["policy_version"] if acceptances else None,

@@ -82,6 +82,7 @@ def _privacy_domain(service: Service, tenant_id: UUID) -> UUID:
             granted=True,
             policy_version=None,
             source="formulir",
+            access=access_for(service, tenant_id, "account_management"),
         )
     service.consents.accept_policy(tenant_id, first.id, "agent", policy_version=None, source=None)
     service.service_data.record_activity(
@@ -119,4 +120,17 @@ def _privacy_domain(service: Service, tenant_id: UUID) -> UUID:
         requested_by="subject",
         subject_is_minor=False,
     )
+    objection = service.requests.receive(
+        tenant_id,
+        "officer",
+        contact_id=first.id,
+        kind="objection",
+        requested_by="subject",
+        subject_is_minor=False,
+        purposes=["training_data"],
+    ).value
+    service.requests.verify(tenant_id, objection.id, "officer", method="otp", note="kode 4411")
+    service.requests.start(tenant_id, objection.id, "officer")
+    answering = access_for(service, tenant_id, "subject_request")
+    service.requests.complete(tenant_id, objection.id, "officer", answering)
     return first.id

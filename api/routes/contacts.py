@@ -43,6 +43,7 @@ def _out(contact: Contact, opened: dict[str, Any]) -> ContactOut:
         created_at=contact.created_on,
         updated_at=contact.modified_on,
         **{field: opened.get(field) for field in PERSONAL_FIELDS},
+        age_unknown="age" not in contact.fields,
     )
 
 

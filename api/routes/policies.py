@@ -30,6 +30,7 @@ def purposes(caller: AnyRole) -> list[PurposeOut]:
             code=p.code,
             legal_basis=p.legal_basis.value,
             requires_consent=p.requires_consent,
+            automated_decisions=p.automated,
             description=p.description,
             policy_clause=p.clause,
         )

@@ -12,23 +12,29 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import IfMatch, NewId, Principal, ServiceDep, body_id, parse_id, require
+from api.disclosure import disclosing
 from api.fields import Id, PathId
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, after_position, position_cursor
-from api.privacy_schemas import RejectIn, RequestIn, RequestOut, RequestPage
+from api.privacy_schemas import RejectIn, RequestIn, RequestOut, RequestPage, VerificationIn
 from api.problems import ProblemError, responses
 from api.schemas import ErasureCertificateOut
+from domain.purposes import SUBJECT_REQUEST
 from domain.request import RequestStatus
 from domain.user import Role
 from domain.values import utc_text
 from projections.requests import find_requests
 from service.bootstrap import Service
-from service.views import request_view
+from service.disclosure import AccessLog
+from service.views import request_views
 
 router = APIRouter(prefix="/v1/requests", tags=["data-subject requests"])
 
 Handler = Annotated[Principal, Depends(require(Role.ADMIN, Role.PRIVACY_OFFICER))]
 Reader = Annotated[Principal, Depends(require(Role.ADMIN, Role.PRIVACY_OFFICER, Role.AUDITOR))]
 STEP_RESPONSES = responses(401, 403, 404, 409, 410, 412, 413, 422)
+# What completing opens (a rectification's corrections, a portability package) serves the
+# subject's own request: a legal obligation, never refused by consent or restriction.
+Answering = Annotated[AccessLog, Depends(disclosing(SUBJECT_REQUEST, named=()))]
 
 
 def request_out(
@@ -38,7 +44,8 @@ def request_out(
     if not rows:
         raise ProblemError(404, "not-found", "Not found", "no request with that id")
     response.headers["ETag"] = f'"{rows[0]["version"]}"'
-    return RequestOut.model_validate(request_view(rows[0], utc_text(service.crm.clock())))
+    [view] = request_views(service.read_models, rows, utc_text(service.crm.clock()))
+    return RequestOut.model_validate(view)
 
 
 @router.post(
@@ -64,6 +71,8 @@ def receive_request(
             requested_by=body.requested_by,
             subject_is_minor=body.subject_is_minor,
             request_id=new_id,
+            purposes=body.purposes,
+            changes=None if body.changes is None else body.changes.model_dump(exclude_unset=True),
         )
     )
     response.headers["Location"] = f"/v1/requests/{request.id}"
@@ -94,7 +103,10 @@ def list_requests(
         limit=limit,
     )
     return RequestPage(
-        items=[RequestOut.model_validate(request_view(row, now)) for row in rows[:limit]],
+        items=[
+            RequestOut.model_validate(view)
+            for view in request_views(service.read_models, rows[:limit], now)
+        ],
         next_cursor=position_cursor(rows, limit),
     )
 
@@ -104,6 +116,30 @@ def read_request(
     request_id: PathId, response: Response, service: ServiceDep, caller: Reader
 ) -> RequestOut:
     return request_out(service, caller.tenant_id, parse_id(request_id), response)
+
+
+@router.post("/{request_id}/verify", response_model=RequestOut, responses=STEP_RESPONSES)
+def verify_request(
+    request_id: PathId,
+    body: VerificationIn,
+    response: Response,
+    service: ServiceDep,
+    caller: Handler,
+    version: IfMatch,
+) -> RequestOut:
+    """Record how the requester's identity was verified (open or in progress); a request
+    is completed only after it."""
+    request = service.answer(
+        service.requests.verify(
+            caller.tenant_id,
+            parse_id(request_id),
+            caller.actor,
+            method=body.method,
+            note=body.note,
+            expected_version=version,
+        )
+    )
+    return request_out(service, caller.tenant_id, request.id, response)
 
 
 @router.post("/{request_id}/start", response_model=RequestOut, responses=STEP_RESPONSES)
@@ -119,18 +155,28 @@ def start_request(
 
 @router.post("/{request_id}/complete", response_model=RequestOut, responses=STEP_RESPONSES)
 def complete_request(
-    request_id: PathId, response: Response, service: ServiceDep, caller: Handler, version: IfMatch
+    request_id: PathId,
+    response: Response,
+    service: ServiceDep,
+    caller: Handler,
+    version: IfMatch,
+    access: Answering,
 ) -> RequestOut:
-    """in_progress -> done. For an erasure request this erases the contact first (its key
-    is destroyed) and the answer carries the signed erasure certificate."""
-    request, certificate = service.answer(
-        service.requests.complete(caller.tenant_id, parse_id(request_id), caller.actor, version)
+    """in_progress -> done, once the identity was verified (409 before). An erasure request
+    erases the contact first (its key is destroyed) and the answer carries the signed
+    erasure certificate; an information request's answer carries the statement, a
+    portability request's the signed package (opened for ``subject_request``)."""
+    done = service.answer(
+        service.requests.complete(
+            caller.tenant_id, parse_id(request_id), caller.actor, access, version
+        )
     )
-    out = request_out(service, caller.tenant_id, request.id, response)
-    if certificate is not None:
-        signed = ErasureCertificateOut.model_validate(certificate.signed(service.signer))
-        out = out.model_copy(update={"certificate": signed})
-    return out
+    out = request_out(service, caller.tenant_id, done.request.id, response)
+    update: dict[str, object] = {"information": done.information, "package": done.package}
+    if done.certificate is not None:
+        signed = done.certificate.signed(service.signer)
+        update["certificate"] = ErasureCertificateOut.model_validate(signed)
+    return out.model_copy(update=update)
 
 
 @router.post("/{request_id}/reject", response_model=RequestOut, responses=STEP_RESPONSES)

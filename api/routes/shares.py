@@ -50,12 +50,16 @@ def share_out(service: Service, tenant_id: UUID, share_id: UUID, response: Respo
 def request_share(
     body: ShareIn, response: Response, service: ServiceDep, caller: Requester, new_id: NewId
 ) -> ShareOut:
-    """Ask to share named fields of a contact with a recipient, for a catalogue purpose."""
+    """Ask to share named fields of a contact with a recipient, for a catalogue purpose
+    (refused for a subject restricted or objecting for it, or for sharing itself)."""
+    contact_id = body_id(body.contact_id, "contact_id")
+    for purpose in dict.fromkeys(["third_party_sharing", body.purpose]):
+        service.check_limits(caller.tenant_id, contact_id, purpose)
     share = service.answer(
         service.shares.request(
             caller.tenant_id,
             caller.actor,
-            contact_id=body_id(body.contact_id, "contact_id"),
+            contact_id=contact_id,
             recipient=body.recipient,
             purpose=body.purpose,
             fields=body.fields,

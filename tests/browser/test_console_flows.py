@@ -93,6 +93,9 @@ def test_a_privacy_officer_works_an_access_request_to_done(
 
     console.click(f"{row} [data-step=start]")
     console.find(f"tr[data-request='{access['id']}'][data-status=in_progress]")
+    console.click(f"{row} [data-action=verify-identity]")
+    console.click(f"{row} [data-step=verify]")
+    console.find(f"{row} [data-verified=document]")
     console.click(f"{row} [data-step=complete]")
     console.find(f"tr[data-request='{access['id']}'][data-status=done]")
     console.click(f"{row} [data-action=download-export]")

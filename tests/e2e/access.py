@@ -101,6 +101,9 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/v1/requests"): allow("admin", "privacy_officer", "auditor"),
     ("GET", "/v1/requests/{request_id}"): allow("admin", "privacy_officer", "auditor"),
     ("POST", "/v1/requests/{request_id}/start"): allow("admin", "privacy_officer"),
+    ("POST", "/v1/requests/{request_id}/verify"): allow(
+        "admin", "privacy_officer", body={"method": "document"}
+    ),
     ("POST", "/v1/requests/{request_id}/complete"): allow("admin", "privacy_officer"),
     ("POST", "/v1/requests/{request_id}/reject"): allow(
         "admin", "privacy_officer", body={"reason": "sweep"}

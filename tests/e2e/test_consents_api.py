@@ -114,6 +114,7 @@ def test_consent_is_granted_withdrawn_and_shown_with_its_history(api: Api) -> No
         "purpose": "training_data",
         "granted": False,
         "policy_version": None,
+        "given_by": None,
         "decided_at": None,
         "recorded_by": None,
     }

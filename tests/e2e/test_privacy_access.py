@@ -36,6 +36,7 @@ NEW_ENDPOINTS = [
     ("get", "/v1/requests"),
     ("get", "/v1/requests/{request_id}"),
     ("post", "/v1/requests/{request_id}/start"),
+    ("post", "/v1/requests/{request_id}/verify"),
     ("post", "/v1/requests/{request_id}/complete"),
     ("post", "/v1/requests/{request_id}/reject"),
     ("get", "/v1/contacts/{contact_id}/export"),
@@ -63,6 +64,7 @@ FORBIDDEN = [
     ("get", "/v1/requests", ("agent", "pic")),
     ("get", "/v1/requests/{request_id}", ("agent", "pic")),
     ("post", "/v1/requests/{request_id}/start", ("agent", "pic", "auditor")),
+    ("post", "/v1/requests/{request_id}/verify", ("agent", "pic", "auditor")),
     ("post", "/v1/requests/{request_id}/complete", ("agent", "pic", "auditor")),
     ("post", "/v1/requests/{request_id}/reject", ("agent", "pic", "auditor")),
     ("get", "/v1/contacts/{contact_id}/export", ("admin", "agent", "pic", "auditor")),
@@ -79,6 +81,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "/v1/shares/{share_id}/revoke": {"reason": "ended"},
     "/v1/requests": {"kind": "access", "requested_by": "subject"},
     "/v1/requests/{request_id}/reject": {"reason": "not verified"},
+    "/v1/requests/{request_id}/verify": {"method": "document"},
 }
 
 
@@ -145,6 +148,7 @@ def test_another_tenants_ids_are_404_everywhere_and_store_nothing(api: Api) -> N
         "/v1/requests": "privacy_officer",
         "/v1/requests/{request_id}": "privacy_officer",
         "/v1/requests/{request_id}/start": "privacy_officer",
+        "/v1/requests/{request_id}/verify": "privacy_officer",
         "/v1/requests/{request_id}/complete": "privacy_officer",
         "/v1/requests/{request_id}/reject": "privacy_officer",
         "/v1/contacts/{contact_id}/export": "privacy_officer",

@@ -116,6 +116,7 @@ TRAIL: dict[tuple[str, str], Personal | None] = {
     ("GET", "/v1/requests"): NONE,
     ("GET", "/v1/requests/{request_id}"): NONE,
     ("POST", "/v1/requests/{request_id}/start"): NONE,
+    ("POST", "/v1/requests/{request_id}/verify"): NONE,
     ("POST", "/v1/requests/{request_id}/complete"): NONE,
     ("POST", "/v1/requests/{request_id}/reject"): NONE,
     ("GET", "/v1/audit/access"): NONE,

@@ -70,6 +70,8 @@ DOMAIN_REFUSALS: dict[tuple[str, str | None], str] = {
     " without it (409): the subject's consents decide, not the request's shape",
     ("processing-refused", None): "a purpose the subject restricted or objected to is"
     " refused (409): the subject's state decides, not the request's shape",
+    ("guardian-consent-required", None): "a child's own grant is refused (409): the"
+    " contact's recorded age decides, not the request's shape",
 }
 
 

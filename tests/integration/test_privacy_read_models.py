@@ -64,6 +64,7 @@ def grant(service: Service, tenant_id: uuid.UUID, contact_id: uuid.UUID, *purpos
             granted=True,
             policy_version=None,
             source=SOURCE,
+            access=access_for(service, tenant_id, "account_management"),
         )
     service.runner.catch_up()  # the decision point reads consents from the read models
 
@@ -94,6 +95,7 @@ def test_consent_views_hold_history_and_the_latest_decision(service: Service) ->
         granted=False,
         policy_version="v1",
         source=None,
+        access=access_for(service, tenant_id, "account_management"),
     )
     service.runner.catch_up()
     service.runner.catch_up()
@@ -129,6 +131,7 @@ def test_marketing_audience_is_contacts_with_current_marketing_consent(service: 
         granted=False,
         policy_version=None,
         source=None,
+        access=access_for(service, tenant_id, "account_management"),
     )
     service.erasures.erase(tenant_id, erased.id, "po", "asked", None)
     service.runner.catch_up()
@@ -211,7 +214,10 @@ def test_request_queue_shows_what_is_overdue_by_the_clock(
         subject_is_minor=False,
     ).value
     service.requests.start(tenant_id, done.id, "po")
-    service.requests.complete(tenant_id, done.id, "po")
+    service.requests.verify(tenant_id, done.id, "po", method="document", note=None)
+    service.requests.complete(
+        tenant_id, done.id, "po", access_for(service, tenant_id, "subject_request")
+    )
     clock.advance(hours=50)  # early: 74 h old, late and done: 50 h old
     service.runner.catch_up()
     overdue = find_requests(service.read_models, tenant_id, overdue=True, now=utc_text(clock()))
@@ -234,7 +240,11 @@ def test_completed_erasure_request_erases_the_contact(service: Service) -> None:
         subject_is_minor=True,
     ).value
     service.requests.start(tenant_id, request.id, "po")
-    done, certificate = service.requests.complete(tenant_id, request.id, "po").value
+    service.requests.verify(tenant_id, request.id, "po", method="in_person", note=None)
+    completed = service.requests.complete(
+        tenant_id, request.id, "po", access_for(service, tenant_id, "subject_request")
+    ).value
+    done, certificate = completed.request, completed.certificate
     assert certificate is not None and certificate.request_id == str(request.id)
     assert done.erasure_id == certificate.erasure_id
     with pytest.raises(SubjectErased):
@@ -285,6 +295,7 @@ def test_two_runners_racing_apply_new_projections_once(service: Service) -> None
             granted=i % 2 == 0,
             policy_version=None,
             source=None,
+            access=access_for(service, tenant_id, "account_management"),
         )
     assert race_two_runners(service) == []
     count = service.read_models.query("SELECT COUNT(*) AS n FROM activities_view")[0]["n"]

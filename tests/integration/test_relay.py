@@ -23,7 +23,7 @@ from service.settings import Settings
 from tests.harness import TansuBroker, start_tansu, wait_until
 from tests.kafka import consume, position_of, positions_of
 from tests.snapshots import PERSONAL, write_history
-from tests.witness import WITNESS
+from tests.witness import WITNESS, access_for
 
 FAST = RelayTimeouts(connect_ms=1000, request_ms=1000, delivery_ms=2000)
 
@@ -128,6 +128,7 @@ def test_consumers_decode_the_topic_and_erased_subjects_come_back_as_markers(
             granted=True,
             policy_version=None,
             source="formulir toko",
+            access=access_for(service, tenant.id, "account_management"),
         )
     service.erasures.erase(tenant.id, erased.id, "officer", "subject asked", None)
     new_relay(service).catch_up()

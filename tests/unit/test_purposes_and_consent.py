@@ -78,6 +78,7 @@ def test_latest_decision_per_purpose_is_the_current_one(sealer: SubjectSealer) -
         policy_version=None,
         source=None,
         sealer=sealer,
+        subject_age=lambda: None,  # no age recorded: an adult
     )
     assert record.is_current("marketing")
     record.decide(
@@ -87,6 +88,7 @@ def test_latest_decision_per_purpose_is_the_current_one(sealer: SubjectSealer) -
         policy_version=None,
         source=None,
         sealer=sealer,
+        subject_age=lambda: None,  # no age recorded: an adult
     )
     assert not record.is_current("marketing")
     assert record.decisions["marketing"].actor == "b"
@@ -107,6 +109,7 @@ def test_processing_without_current_consent_is_refused_and_names_the_purpose(
         policy_version=None,
         source=None,
         sealer=sealer,
+        subject_age=lambda: None,  # no age recorded: an adult
     )
     with pytest.raises(ConsentRequired):
         require_consent(record, "marketing")
@@ -124,6 +127,7 @@ def test_consent_source_is_sealed_and_bound_to_the_record(sealer: SubjectSealer)
         policy_version="2026-01",
         source="formulir web Sari Wulandari",
         sealer=sealer,
+        subject_age=lambda: None,  # no age recorded: an adult
     )
     event = record.collect_events()[-1]
     assert "Sari" not in repr(vars(event))

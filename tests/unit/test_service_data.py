@@ -97,6 +97,7 @@ def consent_to_linking(
         policy_version=None,
         source=None,
         sealer=sealer,
+        subject_age=lambda: None,  # no age recorded: an adult
     )
     return consents
 

@@ -49,6 +49,7 @@ def consents(share: DataShare, sealer: SubjectSealer, *purposes: str) -> Consent
             policy_version=None,
             source=None,
             sealer=sealer,
+            subject_age=lambda: None,  # no age recorded: an adult
         )
     return record
 
@@ -150,6 +151,7 @@ def test_share_without_sharing_consent_is_refused(sealer: SubjectSealer) -> None
         policy_version=None,
         source=None,
         sealer=sealer,
+        subject_age=lambda: None,  # no age recorded: an adult
     )
     with pytest.raises(ConsentRequired):
         share.execute(actor="a", values=VALUES, consents=withdrawn, sealer=sealer, now=NOW)

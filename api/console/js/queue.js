@@ -161,8 +161,9 @@ function verifyControls(row, list) {
     if (!has) return;
     const method = h("select", { attrs: { "aria-label": t("queue.verifyMethod") } },
       VERIFY_METHODS.map((m) => h("option", { value: m, text: t(`verify.${m}`) })));
-    holder.append(h("details", { class: "reject" }, h("summary", { text: t("queue.verifyIdentity") }), method,
-      actionButton(t("queue.recordVerification"), () => move(row, "verify", { method: method.value }, list))));
+    const verified = row.verification ? h("span", { class: "ok", text: t("queue.verified"), dataset: { verified: row.verification.method } }) : null;
+    holder.append(verified ?? h("details", { class: "evidence" }, h("summary", { text: t("queue.verifyIdentity"), dataset: { action: "verify-identity" } }), method,
+      actionButton(t("queue.recordVerification"), () => move(row, "verify", { method: method.value }, list), { dataset: { step: "verify" } })));
   });
   return holder;
 }

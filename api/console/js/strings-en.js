@@ -66,6 +66,7 @@ export const en = {
   "queue.reason": "Reason (no personal data)",
   "queue.reject": "Reject",
   "queue.rejectWith": "Reject with a reason",
+  "queue.verified": "Identity verified",
   "queue.verifyIdentity": "Record identity evidence",
   "queue.verifyMethod": "How the identity was checked",
   "queue.recordVerification": "Record",

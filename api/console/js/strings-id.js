@@ -66,6 +66,7 @@ export const id = {
   "queue.reason": "Alasan (tanpa data pribadi)",
   "queue.reject": "Tolak",
   "queue.rejectWith": "Tolak dengan alasan",
+  "queue.verified": "Identitas terverifikasi",
   "queue.verifyIdentity": "Catat bukti identitas",
   "queue.verifyMethod": "Cara identitas diperiksa",
   "queue.recordVerification": "Catat",

@@ -1,0 +1,86 @@
+"""Who may not be processed for what: restrictions (UU PDP Pasal 11, 41) and objections
+(Pasal 10), as the requests that recorded them left them. The processing decision point
+asks this read model for a whole page of subjects at once.
+
+A row is (subject, kind, purpose), ``*`` for a restriction of every purpose. Ids and codes
+only; they stay after an erasure (an erased subject is not processed at all anyway).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from domain.request import SubjectRequest
+from projections.runner import ReadModelProjection
+from projections.store import ReadModelStore, Write
+
+RESTRICTED = "restricted"
+OBJECTED = "objected"
+EVERY_PURPOSE = "*"
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS processing_limits_view (
+        subject_id TEXT NOT NULL,
+        tenant_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        PRIMARY KEY (subject_id, kind, purpose)
+    )""",
+]
+
+_INSERT = (
+    "INSERT INTO processing_limits_view (subject_id, tenant_id, kind, purpose, request_id)"
+    " VALUES (:subject, :tenant, :kind, :purpose, :request)"
+    " ON CONFLICT (subject_id, kind, purpose) DO UPDATE SET request_id = excluded.request_id"
+)
+
+
+class ProcessingLimitsProjection(ReadModelProjection):
+    name = "processing_limits"
+    schema = SCHEMA
+
+    def writes_for(self, event: Any, position: int) -> list[Write]:
+        if isinstance(event, SubjectRequest.Restricted):
+            return self._rows(event, RESTRICTED, event.purposes or [EVERY_PURPOSE])
+        if isinstance(event, SubjectRequest.Objected):
+            return self._rows(event, OBJECTED, event.purposes)
+        if isinstance(event, SubjectRequest.RestrictionLifted):
+            return [
+                (
+                    "DELETE FROM processing_limits_view WHERE subject_id = :subject"
+                    " AND kind = :kind",
+                    {"subject": event.contact_id, "kind": RESTRICTED},
+                )
+            ]
+        return []
+
+    @staticmethod
+    def _rows(event: Any, kind: str, purposes: Sequence[str]) -> list[Write]:
+        common = {
+            "subject": event.contact_id,
+            "tenant": event.tenant_id,
+            "kind": kind,
+            "request": str(event.originator_id),
+        }
+        return [(_INSERT, {**common, "purpose": purpose}) for purpose in purposes]
+
+
+def limits_among(
+    store: ReadModelStore, tenant_id: UUID, subjects: Sequence[UUID], kind: str
+) -> dict[UUID, set[str]]:
+    """For each of ``subjects`` limited in that ``kind``, the purposes (``*``: all)."""
+    if not subjects:
+        return {}
+    params: dict[str, Any] = {f"s{i}": str(s) for i, s in enumerate(subjects)}
+    rows = store.query(
+        "SELECT subject_id, purpose FROM processing_limits_view WHERE tenant_id = :tenant"
+        f" AND kind = :kind AND subject_id IN ({', '.join(':' + p for p in params)})",
+        {**params, "tenant": str(tenant_id), "kind": kind},
+    )
+    found: dict[UUID, set[str]] = {}
+    for row in rows:
+        found.setdefault(UUID(row["subject_id"]), set()).add(row["purpose"])
+    return found
