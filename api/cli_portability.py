@@ -8,10 +8,9 @@ import sys
 from typing import Any
 
 from api.cli_support import load_json
-from crypto.signing import PinnedKey
+from crypto.signing import PinnedKey, public_key_fingerprint
 from service.portability import (
     MalformedPackage,
-    key_fingerprint,
     package_signature,
     verify_package,
 )
@@ -40,7 +39,7 @@ def _name_the_other_key(package: dict[str, Any], key: str) -> None:
     pin and a changed package are fixed differently. Only a well-formed fingerprint is
     echoed, so a crafted file cannot write to the terminal."""
     named = package_signature(package).get("key_fingerprint")
-    pinned = key_fingerprint(key)
+    pinned = public_key_fingerprint(key)
     if isinstance(named, str) and FINGERPRINT.fullmatch(named) and named != pinned:
         print(f"crm: the package names key {named}; the pinned key is {pinned}", file=sys.stderr)
 

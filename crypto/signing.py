@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
@@ -17,6 +18,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 PUBLIC_KEY_BYTES = 32
+
+
+def public_key_fingerprint(public_key: str) -> str:
+    """SHA-256 of a public key's raw bytes (not of their base64 text), in hex: the
+    fingerprint ``GET /v1/keys`` publishes and signed documents name."""
+    return hashlib.sha256(base64.b64decode(public_key, validate=True)).hexdigest()
 
 
 class KeyNotPinned(ValueError):

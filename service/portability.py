@@ -12,9 +12,7 @@ the key the verifier pinned.
 
 from __future__ import annotations
 
-import base64
 import csv
-import hashlib
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -22,7 +20,7 @@ from uuid import UUID
 
 import orjson
 
-from crypto.signing import PinnedKey, Signer
+from crypto.signing import PinnedKey, Signer, public_key_fingerprint
 from domain.activity import SEALED_FIELDS
 from domain.contact import PERSONAL_FIELDS
 from projections.store import ReadModelStore
@@ -130,7 +128,10 @@ def portability_package(
         "csv": csv_tables(data),
         "vcard": contact_vcard(data["contact"]),
     }
-    signature = {"algorithm": ALGORITHM, "key_fingerprint": key_fingerprint(signer.public_key)}
+    signature = {
+        "algorithm": ALGORITHM,
+        "key_fingerprint": public_key_fingerprint(signer.public_key),
+    }
     unsigned = {**body, "signature": signature}
     return {**body, "signature": {**signature, "value": signer.sign(signed_bytes(unsigned))}}
 
@@ -148,11 +149,6 @@ def signed_bytes(package: Mapping[str, Any]) -> bytes:
         return FORMAT.encode() + b"\n" + orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError:
         raise MalformedPackage("the package holds values JSON cannot carry") from None
-
-
-def key_fingerprint(public_key: str) -> str:
-    """SHA-256 of the raw key bytes, in hex: the fingerprint ``GET /v1/keys`` publishes."""
-    return hashlib.sha256(base64.b64decode(public_key, validate=True)).hexdigest()
 
 
 def verify_package(package: object, pinned_key_text: str) -> bool:

@@ -8,13 +8,13 @@ with itself; the fingerprint is what makes the out-of-band comparison short enou
 
 from __future__ import annotations
 
-import base64
 import hashlib
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from api.deps import ServiceDep
+from crypto.signing import public_key_fingerprint
 
 router = APIRouter(prefix="/v1", tags=["keys"])
 
@@ -35,14 +35,9 @@ class PublicKeysOut(BaseModel):
     certificates: PublicKeyOut = Field(description="signs erasure certificates")
 
 
-def fingerprint(public_key: str) -> str:
-    """SHA-256 of the raw key bytes (not of their base64 text), in hex."""
-    return hashlib.sha256(base64.b64decode(public_key, validate=True)).hexdigest()
-
-
 def published(public_key: str) -> PublicKeyOut:
     return PublicKeyOut(
-        algorithm=ALGORITHM, public_key=public_key, fingerprint=fingerprint(public_key)
+        algorithm=ALGORITHM, public_key=public_key, fingerprint=public_key_fingerprint(public_key)
     )
 
 

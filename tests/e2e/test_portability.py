@@ -18,13 +18,12 @@ import vobject
 
 from api.cli import main
 from crypto.certificates import ErasureCertificate
-from crypto.signing import Signer
+from crypto.signing import Signer, public_key_fingerprint
 from domain.errors import SubjectErased
 from service.disclosure import AccessLog
 from service.portability import (
     TABLES,
     MalformedPackage,
-    key_fingerprint,
     portability_package,
     signed_bytes,
     verify_package,
@@ -223,7 +222,7 @@ def test_every_table_is_in_the_csv_with_every_column(subject: Subject) -> None:
 def test_the_signature_holds_under_the_pinned_certificate_key(subject: Subject) -> None:
     package = subject.package()
     assert package["signature"]["algorithm"] == "Ed25519"
-    assert package["signature"]["key_fingerprint"] == key_fingerprint(subject.pinned_key)
+    assert package["signature"]["key_fingerprint"] == public_key_fingerprint(subject.pinned_key)
     assert verify_package(orjson.loads(orjson.dumps(package)), subject.pinned_key)
     assert not verify_package(package, IMPOSTOR.public_key)
 
@@ -260,7 +259,8 @@ def test_changing_any_one_byte_breaks_the_signature(subject: Subject) -> None:
 
 def test_a_package_signed_by_anyone_else_does_not_verify(subject: Subject) -> None:
     package = subject.package()
-    theirs = {"algorithm": "Ed25519", "key_fingerprint": key_fingerprint(IMPOSTOR.public_key)}
+    impostor = public_key_fingerprint(IMPOSTOR.public_key)
+    theirs = {"algorithm": "Ed25519", "key_fingerprint": impostor}
     unsigned = {**package, "signature": theirs}
     forged = {**package, "signature": {**theirs, "value": IMPOSTOR.sign(signed_bytes(unsigned))}}
     assert verify_package(forged, IMPOSTOR.public_key)  # it holds only for its own key
@@ -317,7 +317,7 @@ def test_the_cli_names_the_other_key_a_package_was_signed_with(subject: Subject,
     path = cli.file("package.json", orjson.dumps(subject.package()))
     code, out, err = cli.verify(path, IMPOSTOR.public_key)
     assert (code, out) == (1, "package does NOT verify")
-    assert key_fingerprint(subject.pinned_key) in err and "pinned key" in err
+    assert public_key_fingerprint(subject.pinned_key) in err and "pinned key" in err
 
 
 def malformed_files(package: dict[str, Any]) -> dict[str, bytes]:
