@@ -32,6 +32,7 @@ import psycopg
 from bench import bare_app
 from bench.api_load import CRM_SERVE, add_load, clients_case, drive, serving
 from bench.common import Measurement, Mode, Results, deployment_env
+from bench.load_client import contact_body
 from domain.user import Role
 from service.bootstrap import Service, bootstrap
 from service.key_custody import EVENTS_TABLE
@@ -74,16 +75,6 @@ READS = (
 )
 
 
-def _details(n: int) -> dict[str, Any]:
-    return {
-        "full_name": f"Budi Santoso {n}",
-        "email": f"budi{n}@example.id",
-        "phone": "+62 812 3456 7890",
-        "company": "Toko Sejahtera",
-        "age": 20 + n % 60,
-    }
-
-
 def _tenant(service: Service, name: str, role: Role, contacts: int) -> Tenant:
     """A tenant with one user of ``role`` and ``contacts`` contacts, committed in process."""
     tenant, admin = service.answer(service.tenants.create(name))
@@ -91,10 +82,10 @@ def _tenant(service: Service, name: str, role: Role, contacts: int) -> Tenant:
     details = {"full_name": f"Bench {role.value}"}
     user = service.answer(service.tenants.register_user(tenant.id, actor, role, details, None))
     ids = [
-        str(service.contacts.register(tenant.id, actor, _details(n)).value.id)
+        str(service.contacts.register(tenant.id, actor, contact_body(n)).value.id)
         for n in range(contacts)
     ]
-    return Tenant(user.token, ids, [str(_details(n)["email"]) for n in range(contacts)])
+    return Tenant(user.token, ids, [str(contact_body(n)["email"]) for n in range(contacts)])
 
 
 def seed(env: dict[str, str]) -> dict[str, Tenant]:
