@@ -138,23 +138,17 @@ def test_the_subject_view_tells_the_whole_story_and_exports_it(
     assert len(exported["shares"][0]["history"]) == 4
 
 
-def test_the_processing_trail_shows_once_the_server_has_it(
-    console: Console, tenant: Tenant, world: World, proxy: TamperingProxy
+def test_the_subject_view_shows_the_processing_trail_the_api_records(
+    console: Console, tenant: Tenant, world: World
 ) -> None:
-    contact = world.contact(tenant, full_name="Dewi Lestari")
-    spec = world.client.get("/openapi.json").json()
-    spec["paths"]["/v1/audit/access"] = {"get": {}}
-    trail = {"items": [{"position": 7, "at": "2026-11-01T03:00:00Z", "actor": "officer-1",
-                        "role": "privacy_officer", "purpose": "legal", "operation": "export",
-                        "fields": ["email"], "subject_ids": [contact["id"]],
-                        "request_id": None}], "next_cursor": None}  # fmt: skip
-    proxy.serve("/openapi.json", 200, json.dumps(spec).encode())
-    proxy.serve("/v1/audit/access", 200, json.dumps(trail).encode())
+    contact = world.contact(tenant, full_name="Dewi Lestari", email="dewi@example.id")
+    world.call("GET", f"/v1/contacts/{contact['id']}?purpose=support", tenant, "agent")
     sign_in_officer(console, tenant)
     console.open(f"subject/{contact['id']}")
     console.state_of("#subject-story", "done")
     shown = console.text("[data-trail=shown]")
-    assert "Legal obligations" in shown and "export" in shown and "Email" in shown
+    assert "Support" in shown and "GET /v1/contacts/{contact_id}" in shown
+    assert "Email" in shown and "Agent" in shown
 
 
 def test_erasure_certificate_verifies_with_the_pinned_key_and_fails_with_another(
