@@ -32,7 +32,9 @@ class PublicKeyOut(BaseModel):
 
 class PublicKeysOut(BaseModel):
     ledger: PublicKeyOut = Field(description="signs the ledger's tree heads and checkpoints")
-    certificates: PublicKeyOut = Field(description="signs erasure certificates")
+    certificates: PublicKeyOut = Field(
+        description="signs erasure certificates and portability packages"
+    )
 
 
 def published(public_key: str) -> PublicKeyOut:
