@@ -69,11 +69,24 @@ def work(api: Api, tenant: Tenant, cid: str, kind: str, **extra: Any) -> dict[st
     return done
 
 
+def test_access_and_erasure_requests_are_worked_the_same_way(api: Api) -> None:
+    tenant = api.new_tenant()
+    cid = subject(api, tenant)
+    work(api, tenant, cid, "access")
+    erased = work(api, tenant, cid, "erasure")
+    assert erased["effects"] == ["erased"] and erased["certificate"]["subject_id"] == cid
+    gone = api.client.get(f"/v1/contacts/{cid}", headers=tenant.auth("agent"))
+    assert gone.status_code == 410
+
+
 def test_every_kind_is_due_in_72_hours_and_overdue_after(api: Api) -> None:
     tenant = api.new_tenant()
     cid = subject(api, tenant)
     officer = tenant.auth("privacy_officer")
     kinds = [
+        "access",
+        "rectification",
+        "erasure",
         "information",
         "restriction",
         "lift_restriction",
