@@ -147,3 +147,26 @@ def test_a_signer_that_times_out_answers_503_and_stores_nothing(api: Api) -> Non
         "/v1/contacts", json={"full_name": "Rina Kusuma"}, headers=tenant.auth("agent")
     )
     assert retried.status_code == 201
+
+
+def test_a_read_whose_access_record_cannot_be_kept_answers_503_without_the_values(
+    api: Api,
+) -> None:
+    tenant = api.new_tenant()
+    agent = tenant.auth("agent")
+    contact = api.new_contact(tenant, full_name="Rina Kusuma", email="rina.k@contoh.id")
+    records = len(api.access_records())
+    ledger = api.service.crm.ledger
+    real, ledger.signer = ledger.signer, TimingOutSigner(ledger.signer)
+    try:
+        refused = api.client.get(f"/v1/contacts/{contact['id']}", headers=agent)
+    finally:
+        ledger.signer = real
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json()["type"] == "urn:crm:problem:access-not-recorded"
+    assert "Rina" not in refused.text and "rina.k" not in refused.text
+    assert len(api.access_records()) == records  # nothing half-kept
+    read = api.client.get(f"/v1/contacts/{contact['id']}", headers=agent)
+    assert read.status_code == 200 and read.json()["full_name"] == "Rina Kusuma"
+    assert len(api.access_records()) == records + 1
