@@ -85,6 +85,19 @@ class Api:
         return stored_access_records(self.service)
 
 
+def point_the_cli_at(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set the environment so that ``crm`` commands run in-process open ``service``'s
+    deployment (its data directory and keys)."""
+    settings = service.settings
+    for name, value in {
+        "CRM_DATA_DIR": str(settings.data_dir),
+        "CRM_KEK": settings.kek or "",
+        "CRM_INDEX_KEY": settings.index_key or "",
+        "CRM_SIGNING_KEY": settings.signing_key or "",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
 def stored_access_records(service: Service) -> list[dict[str, Any]]:
     """Every access record in the service's event store, oldest first."""
     recorder = service.crm.ledger_recorder

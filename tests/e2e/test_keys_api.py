@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from api.cli import main
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import Api, point_the_cli_at
 
 
 @pytest.fixture
@@ -49,14 +49,7 @@ def test_a_token_changes_nothing_and_an_unknown_parameter_is_refused(api: Api) -
 def test_the_keys_are_the_ones_crm_keys_public_prints(
     api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = api.service.settings
-    for name, value in {
-        "CRM_DATA_DIR": str(settings.data_dir),
-        "CRM_KEK": settings.kek or "",
-        "CRM_INDEX_KEY": settings.index_key or "",
-        "CRM_SIGNING_KEY": settings.signing_key or "",
-    }.items():
-        monkeypatch.setenv(name, value)
+    point_the_cli_at(api.service, monkeypatch)
     api.new_tenant()  # a deployment with events, as auditors meet it
     capsys.readouterr()
     assert main(["keys", "public"]) == 0

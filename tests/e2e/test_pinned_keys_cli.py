@@ -21,7 +21,7 @@ from crypto.certificates import ErasureCertificate
 from crypto.ledger import SignedTreeHead
 from crypto.signing import Signer
 from service.audit import checkpoint_now
-from tests.e2e.conftest import Api, Tenant
+from tests.e2e.conftest import Api, Tenant, point_the_cli_at
 
 IMPOSTOR = Signer(b"\x05" * 32)
 CERTIFICATE_FIELDS = [f.name for f in fields(ErasureCertificate)]
@@ -65,14 +65,7 @@ def audit(
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[Audit]:
     api = api_on("sqlite")
-    settings = api.service.settings
-    for name, value in {
-        "CRM_DATA_DIR": str(settings.data_dir),
-        "CRM_KEK": settings.kek or "",
-        "CRM_INDEX_KEY": settings.index_key or "",
-        "CRM_SIGNING_KEY": settings.signing_key or "",
-    }.items():
-        monkeypatch.setenv(name, value)
+    point_the_cli_at(api.service, monkeypatch)
     tenant = api.new_tenant()
     api.new_contact(tenant)
     checkpoint_now(api.service.crm.ledger_recorder)  # a tree of many entries, not just one
