@@ -102,6 +102,10 @@ class ReadModelRunner:
         tracked = self.store.tracked()  # one query for all, rather than one per projection
         return {p.name: tracked.get(p.name, 0) for p in self.projections}
 
+    def reached(self, position: int) -> bool:
+        """Whether every projection has applied the log up to ``position``."""
+        return min(self.positions().values(), default=0) >= position
+
     def head(self) -> int:
         return self.app.recorder.max_notification_id() or 0
 

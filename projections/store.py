@@ -34,7 +34,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
-from sqlstore.sql import to_pyformat
+from sqlstore.sql import Dialect, to_pyformat
 
 Write = tuple[str, Mapping[str, Any]]
 Batch = tuple[Tracking, Sequence[Write], int]  # (position reached, writes, position before)
@@ -49,6 +49,21 @@ _ADVANCE = (
     " RETURNING notification_id"
 )
 _SELECT_ALL = "SELECT application_name, notification_id FROM {tracking}"
+# Every named row still at :previous moves to :new, in one statement; PostgreSQL locks the
+# rows first in name order (the order the runner and a swap take them: no deadlock).
+_ADVANCE_TOGETHER = {
+    "sqlite": (
+        "UPDATE {tracking} SET notification_id = :new WHERE notification_id = :previous"
+        " AND application_name IN (SELECT value FROM json_each(:names))"
+        " RETURNING application_name"
+    ),
+    "postgres": (
+        "UPDATE {tracking} SET notification_id = :new WHERE application_name IN ("
+        "SELECT application_name FROM {tracking} WHERE application_name = ANY(:names)"
+        ' AND notification_id = :previous ORDER BY application_name COLLATE "C" FOR UPDATE)'
+        " RETURNING application_name"
+    ),
+}
 _FORGET = "DELETE FROM {tracking} WHERE application_name = :name"
 _HAND_OVER = "UPDATE {tracking} SET application_name = :live WHERE application_name = :rebuilt"
 
@@ -113,6 +128,10 @@ class ReadModelStore(Protocol):
 
     def tracked(self) -> dict[str, int]: ...
 
+    def advance_on(self, cur: Any, names: Sequence[str], previous: int, new: int) -> set[str]: ...
+
+    def write_on(self, cur: Any, writes: Sequence[Write]) -> None: ...
+
     def create_table(self) -> None: ...
 
     def create_tables(self, statements: Sequence[str]) -> None: ...
@@ -153,6 +172,8 @@ def _stale(tracking: Tracking, previous: int) -> StaleBatch:
 class ReadModels(ABC):
     """The store's behaviour over either engine: mixed in before the library's tracking
     recorder, whose datastore, ``_insert_tracking`` and ``max_tracking_id`` it uses."""
+
+    dialect: Dialect
 
     if TYPE_CHECKING:  # provided by the library's recorder the engine class also extends
         datastore: Any
@@ -228,6 +249,21 @@ class ReadModels(ABC):
     def tracked(self) -> dict[str, int]:
         return positions(self._rows(self._tracking_sql(_SELECT_ALL), None))
 
+    def advance_on(self, cur: Any, names: Sequence[str], previous: int, new: int) -> set[str]:
+        """On ``cur``, a transaction of the same database that is not the store's own (the
+        event store's write): move every projection of ``names`` still at ``previous`` to
+        ``new``; the names moved. One statement, whatever the number of projections."""
+        names_param: Any = orjson.dumps(list(names)).decode() if self.dialect == "sqlite" else names
+        cur.execute(
+            self._tracking_sql(_ADVANCE_TOGETHER[self.dialect]),
+            {"names": names_param, "previous": previous, "new": new},
+        )
+        return {row["application_name"] for row in cur.fetchall()}
+
+    def write_on(self, cur: Any, writes: Sequence[Write]) -> None:
+        """Run read-model writes on another transaction's cursor (see :meth:`advance_on`)."""
+        execute_writes(cur, writes, self._in_dialect)
+
     def create_tables(self, statements: Sequence[str]) -> None:
         create_tables(self.datastore, statements)
 
@@ -260,6 +296,8 @@ class ReadModels(ABC):
 class SQLiteReadModels(ReadModels, SQLiteTrackingRecorder):
     """Read models in a SQLite file."""
 
+    dialect: Dialect = "sqlite"
+
     def __init__(self, datastore: SQLiteDatastore, schema: Sequence[str]) -> None:
         self._schema = list(schema)
         super().__init__(datastore)
@@ -287,6 +325,7 @@ class SQLiteReadModels(ReadModels, SQLiteTrackingRecorder):
 class PostgresReadModels(ReadModels, PostgresTrackingRecorder):
     """Read models in PostgreSQL, beside (never inside) the event store's tables."""
 
+    dialect: Dialect = "postgres"
     swap_lock_timeout = "5s"
 
     def __init__(self, datastore: PostgresDatastore, schema: Sequence[str]) -> None:

@@ -19,6 +19,7 @@ from crypto.signing import Signer
 from domain.errors import ProcessingRefused
 from domain.purposes import Purpose
 from domain.purposes import purpose as catalogue_purpose
+from projections.in_transaction import InTransactionProjector
 from projections.rebuild import RebuildProgress, rebuild
 from projections.runner import ReadModelProjection, ReadModelRunner
 from projections.store import ReadModelStore
@@ -39,7 +40,13 @@ from service.key_custody import (
 from service.metrics import ServiceMetrics
 from service.rate_limits import RateLimiter
 from service.settings import Settings
-from service.stores import event_store_env, prepare_sqlite_files, read_model_store, read_models_url
+from service.stores import (
+    event_store_env,
+    prepare_sqlite_files,
+    read_model_store,
+    read_models_url,
+    shares_event_store,
+)
 from sqlstore.sql import SqlDatabase, create_private_file, open_database
 from storage.ledger import CheckpointPolicy, LedgerWriter
 
@@ -119,7 +126,10 @@ class Service(CommandGroups):
         ``/metrics`` and returns False.
         """
         if self.settings.projections.inline:
-            self.catch_up()
+            if self.runner.reached(position):  # applied in the command's own transaction
+                self.storage_run.record_if_opened()
+            else:
+                self.catch_up()
             return True
         deadline = time.monotonic() + self.settings.projections.read_your_writes_timeout
         pause = 0.005
@@ -310,6 +320,10 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
     runner = ReadModelRunner(
         crm, side.read_models, side.projections, batch_size=settings.projections.batch_size
     )
+    if settings.projections.inline and shares_event_store(settings):
+        crm.ledger_recorder.attach_projector(
+            InTransactionProjector(crm.mapper, side.read_models, side.projections)
+        )
     metrics.watch(lambda: crm.recorder.max_notification_id() or 0, runner, side.read_models)
     groups = command_groups(
         crm, side.keystore, side.read_models, side.blind_index, idempotency, signer

@@ -42,15 +42,25 @@ def event_store_env(url: str) -> dict[str, str]:
 
 
 def read_models_url(settings: Settings) -> str:
-    """``CRM_READ_MODELS_URL``, or beside the event store: a sibling SQLite file, or the
-    same PostgreSQL database."""
+    """``CRM_READ_MODELS_URL``, or the event store's own database, so that a command's read
+    models commit in its transaction (:mod:`projections.in_transaction`). An embedded
+    deployment made before that keeps its sibling ``<name>-views`` file: moving would leave
+    the old file's blind indexes behind the erasures made after the move."""
     if settings.read_models_url:
         return settings.read_models_url
     url = settings.database_url
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
-        return f"sqlite:///{path.with_name(path.stem + '-views' + (path.suffix or '.db'))}"
+        sibling = path.with_name(path.stem + "-views" + (path.suffix or ".db"))
+        if sibling.exists():
+            return f"sqlite:///{sibling}"
     return url
+
+
+def shares_event_store(settings: Settings) -> bool:
+    """Whether the read models live in the event store's database (one transaction can
+    write both)."""
+    return read_models_url(settings) == settings.database_url
 
 
 def read_model_store(url: str, schema: list[str]) -> ReadModelStore:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 import orjson
@@ -71,6 +71,12 @@ SCHEMA = [
 ]
 
 
+class InTransaction(Protocol):
+    """What an insert calls after the ledger: :mod:`projections.in_transaction`."""
+
+    def apply(self, cur: Any, previous: int, events: Sequence[tuple[int, StoredEvent]]) -> None: ...
+
+
 @dataclass(frozen=True)
 class CheckpointPolicy:
     """Which checkpoints a write stores in its own transaction: the first entry's, then one
@@ -103,10 +109,13 @@ class LedgerWriter:
         self.policy = policy
         self.clock = clock
 
-    def append(self, cur: SqlCursor, events: Sequence[tuple[int, StoredEvent]]) -> None:
-        if not events:
-            return
+    def append(self, cur: SqlCursor, events: Sequence[tuple[int, StoredEvent]]) -> int:
+        """Enter ``events`` (position, stored event); return the position of the last event
+        entered before them (0 for the log's first), the position they follow."""
         head = self._head(cur)
+        previous = head.position
+        if not events:
+            return previous
         rows = [self._append_one(cur, head, position, stored) for position, stored in events]
         cur.executemany(
             "INSERT INTO ledger_entries (seq, position, event_hash, chain_hash)"
@@ -114,6 +123,7 @@ class LedgerWriter:
             rows,
         )
         self._advance(cur, head)
+        return previous
 
     def _append_one(
         self, cur: SqlCursor, head: _Head, position: int, stored: StoredEvent
@@ -205,6 +215,7 @@ class LedgerRecorder:
     library hook they extend."""
 
     ledger: LedgerWriter | None = None
+    projector: InTransaction | None = None
     dialect: Dialect
     position_column: str
 
@@ -219,6 +230,10 @@ class LedgerRecorder:
     def attach_ledger(self, ledger: LedgerWriter) -> None:
         self.ledger = ledger
 
+    def attach_projector(self, projector: InTransaction) -> None:
+        """Read models in this database: written by each insert, in its transaction."""
+        self.projector = projector
+
     def _require_ledger(self) -> LedgerWriter:
         if self.ledger is None:
             raise RuntimeError("the event store has no ledger attached: refusing to write")
@@ -227,11 +242,21 @@ class LedgerRecorder:
     def _enter_in_ledger(
         self, cur: Any, ids: Sequence[int] | None, stored_events: Sequence[StoredEvent]
     ) -> Sequence[int]:
-        """Append the entries of events just inserted at ``ids``, in the same transaction."""
+        """Append the entries of events just inserted at ``ids``, and the read-model changes
+        they make when a projector is attached, in the same transaction."""
         ledger = self._require_ledger()
         assert ids is not None
-        ledger.append(SqlCursor(cur, self.dialect), list(zip(ids, stored_events, strict=True)))
+        inserted = list(zip(ids, stored_events, strict=True))
+        previous = ledger.append(SqlCursor(cur, self.dialect), inserted)
+        if self.projector is not None:
+            with self._cursor_beside(cur) as beside:
+                self.projector.apply(beside, previous, inserted)
         return ids
+
+    @contextmanager
+    def _cursor_beside(self, cur: Any) -> Iterator[Any]:
+        """A cursor of the same transaction for statements after the ledger's."""
+        yield cur
 
     def read(self) -> AbstractContextManager[SqlCursor]:
         return self._transaction(commit=False)
@@ -382,3 +407,11 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         return self._enter_in_ledger(curs, ids, stored_events)
+
+    @contextmanager
+    def _cursor_beside(self, cur: Any) -> Iterator[Any]:
+        """A new cursor on the insert's connection: in psycopg's pipeline mode, a result
+        fetched on the cursor that just ran the ledger's statements can be one of theirs
+        (seen: ``the last operation didn't produce records (INSERT 0 1)``, the head's)."""
+        with cur.connection.cursor() as beside:
+            yield beside

@@ -65,6 +65,7 @@ def process_env(settings: Settings, extra: Mapping[str, str] | None = None) -> d
         "CRM_LEDGER_SIGNING_KEY": settings.ledger_signing_key or "",
         "CRM_API_SECRET": settings.api_secret or "",
         "CRM_MAX_BODY_BYTES": str(settings.max_body_bytes),
+        "CRM_PROJECTIONS_INLINE": "true" if settings.projections.inline else "false",
     }
     if settings.read_models_url:
         env["CRM_READ_MODELS_URL"] = settings.read_models_url

@@ -226,7 +226,7 @@ def test_every_data_file_is_private_to_the_service(
     data_dir = served[0]
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in data_dir.iterdir()}
-    assert {"crm.db", "crm-views.db", "keys.db", *KEY_FILES} <= set(modes)
+    assert {"crm.db", "keys.db", *KEY_FILES} <= set(modes)  # read models live in crm.db
     assert {name: mode for name, mode in modes.items() if mode != 0o600} == {}
 
 

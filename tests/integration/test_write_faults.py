@@ -2,10 +2,12 @@
 
 One set of cases, run on both engines: a fault is injected at each step a write takes inside
 its transaction (the events insert, the ledger entries, the signed head, the signature, the
-checkpoint, the NOTIFY on PostgreSQL), a command is sent, and afterwards there is no new
-event, no new ledger entry, the head and checkpoints are as before, ``verify`` is ok, and once
-the fault is gone the next command commits. Faults are real where they can be: database
-triggers that raise inside the transaction; the signer is a stand-in for a KMS that times out.
+checkpoint, the NOTIFY on PostgreSQL, the read-model rows and tracking positions written
+with the events, a projection whose code raises), a command is sent, and afterwards there is
+no new event, no new ledger entry, the head, checkpoints and read models are as before,
+``verify`` is ok, and once the fault is gone the next command commits with its read models.
+Faults are real where they can be: database triggers that raise inside the transaction; the
+signer is a stand-in for a KMS that times out.
 """
 
 from __future__ import annotations
@@ -29,23 +31,24 @@ from tests.harness import process_env
 Remove = Callable[[], None]
 
 
-def _trigger(recorder: LedgerRecorder, table: str, when: str = "INSERT") -> Remove:
+def _trigger(
+    recorder: LedgerRecorder, table: str, when: str = "INSERT", name: str = "crm_fault"
+) -> Remove:
     """A trigger that makes every ``when`` on ``table`` fail inside the writing transaction."""
     if recorder.dialect == "sqlite":
         recorder.execute_write(
-            f"CREATE TRIGGER crm_fault BEFORE {when} ON {table}"
+            f"CREATE TRIGGER {name} BEFORE {when} ON {table}"
             " BEGIN SELECT RAISE(ABORT, 'injected fault'); END"
         )
-        return lambda: recorder.execute_write("DROP TRIGGER crm_fault")
+        return lambda: recorder.execute_write(f"DROP TRIGGER {name}")
     recorder.execute_write(
         "CREATE OR REPLACE FUNCTION crm_fault() RETURNS trigger AS $$"
         " BEGIN RAISE EXCEPTION 'injected fault'; END $$ LANGUAGE plpgsql"
     )
     recorder.execute_write(
-        f"CREATE TRIGGER crm_fault BEFORE {when} ON {table}"
-        " FOR EACH ROW EXECUTE FUNCTION crm_fault()"
+        f"CREATE TRIGGER {name} BEFORE {when} ON {table} FOR EACH ROW EXECUTE FUNCTION crm_fault()"
     )
-    return lambda: recorder.execute_write(f"DROP TRIGGER crm_fault ON {table}")
+    return lambda: recorder.execute_write(f"DROP TRIGGER {name} ON {table}")
 
 
 def fail_events_insert(service: Service) -> Remove:
@@ -102,6 +105,39 @@ def corrupt_head(service: Service) -> Remove:
     )
 
 
+def fail_read_model_row(service: Service) -> Remove:
+    """The contacts read model refuses its rows, new or changed: they are written in the
+    command's transaction."""
+    recorder = service.crm.ledger_recorder
+    removes = [
+        _trigger(recorder, "contacts_view", when, f"crm_fault_{when.lower()}")
+        for when in ("INSERT", "UPDATE")
+    ]
+
+    def remove() -> None:
+        for each in removes:
+            each()
+
+    return remove
+
+
+def fail_tracking(service: Service) -> Remove:
+    recorder = service.crm.ledger_recorder
+    table = "tracking" if recorder.dialect == "sqlite" else "projection_tracking"
+    return _trigger(recorder, table, "UPDATE")
+
+
+def fail_projection(service: Service) -> Remove:
+    """A projection whose code raises (a bug in it) fails the command, not the read model."""
+    projection: Any = next(p for p in service.runner.projections if p.name == "contacts")
+
+    def raises(event: Any, position: int) -> list[Any]:
+        raise RuntimeError("injected fault")
+
+    projection.writes_for = raises
+    return lambda: delattr(projection, "writes_for")
+
+
 @dataclass(frozen=True)
 class Fault:
     step: str
@@ -117,6 +153,9 @@ FAULTS = [
     Fault("checkpoint", fail_checkpoint),
     Fault("notify", fail_notify, ("postgres",)),
     Fault("corrupt head row", corrupt_head),
+    Fault("read-model row", fail_read_model_row),
+    Fault("projection tracking", fail_tracking),
+    Fault("projection raises", fail_projection),
 ]
 CASES = [
     pytest.param(engine, fault, id=f"{engine}-{fault.step}")
@@ -147,6 +186,8 @@ def snapshot(service: Service) -> dict[str, Any]:
         "entries": recorder.query("SELECT COUNT(*) AS n FROM ledger_entries")[0]["n"],
         "head": recorder.query("SELECT size, chain_hash, signature FROM ledger_head"),
         "checkpoints": recorder.query("SELECT size FROM ledger_checkpoints ORDER BY size"),
+        "read models": service.runner.positions(),
+        "contacts": service.read_models.query("SELECT id, version FROM contacts_view ORDER BY id"),
     }
 
 
@@ -161,8 +202,10 @@ def test_a_fault_at_any_step_of_a_write_commits_nothing_and_the_next_write_succe
     make_service: Callable[..., Service], engine: str, fault: Fault, group_commit: str
 ) -> None:
     service = make_service(engine, CRM_GROUP_COMMIT=group_commit)
-    tenant, _ = service.tenants.create("Faults").value
-    contact, _ = service.contacts.register(tenant.id, "agent", {"full_name": "Sri Rahayu"})
+    tenant, _ = service.answer(service.tenants.create("Faults"))
+    contact = service.answer(
+        service.contacts.register(tenant.id, "agent", {"full_name": "Sri Rahayu"})
+    )
     before = snapshot(service)
 
     remove = fault.inject(service)
@@ -176,8 +219,11 @@ def test_a_fault_at_any_step_of_a_write_commits_nothing_and_the_next_write_succe
 
     assert snapshot(service) == before
     assert verdict(service)["ok"] is True
-    updated, _ = service.contacts.update(tenant.id, contact.id, "agent", {"company": "PT B"}, 1)
+    updated, position = service.contacts.update(
+        tenant.id, contact.id, "agent", {"company": "PT B"}, 1
+    )
     assert updated.version == 2
+    assert service.runner.reached(position)  # its read models came with it: no catch-up ran
     after = snapshot(service)
     assert after["events"] > before["events"]
     assert after["entries"] == before["entries"] + 1
