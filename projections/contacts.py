@@ -153,6 +153,15 @@ def contact_rows(
     return store.query(f"{sql} ORDER BY id LIMIT {int(limit) + 1}", params)
 
 
+def contact_row(store: ReadModelStore, tenant_id: UUID, contact_id: UUID) -> dict[str, Any] | None:
+    """One contact of the tenant's, still sealed (erased ones too: ``erased`` says so)."""
+    rows = store.query(
+        "SELECT * FROM contacts_view WHERE id = :id AND tenant_id = :tenant",
+        {"id": str(contact_id), "tenant": str(tenant_id)},
+    )
+    return rows[0] if rows else None
+
+
 def sealed_fields(row: dict[str, Any]) -> dict[str, tuple[int, str]]:
     """A contacts_view row's sealed cells: field -> (version that sealed it, token)."""
     return {f: parse_cell(row[f"f_{f}"]) for f in PERSONAL_FIELDS if row[f"f_{f}"]}

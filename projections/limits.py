@@ -68,19 +68,23 @@ class ProcessingLimitsProjection(ReadModelProjection):
         return [(_INSERT, {**common, "purpose": purpose}) for purpose in purposes]
 
 
-def limits_among(
-    store: ReadModelStore, tenant_id: UUID, subjects: Sequence[UUID], kind: str
-) -> dict[UUID, set[str]]:
-    """For each of ``subjects`` limited in that ``kind``, the purposes (``*``: all)."""
-    if not subjects:
+def limits_of(
+    store: ReadModelStore, tenant_id: UUID, subjects: Sequence[UUID], kinds: Sequence[str]
+) -> dict[UUID, dict[str, set[str]]]:
+    """For each of ``subjects`` with a limit of one of ``kinds``: kind -> purposes (``*``:
+    all). One query whatever the number of kinds: a read asks this before opening."""
+    if not subjects or not kinds:
         return {}
     params: dict[str, Any] = {f"s{i}": str(s) for i, s in enumerate(subjects)}
+    kind_params = {f"k{i}": k for i, k in enumerate(kinds)}
     rows = store.query(
-        "SELECT subject_id, purpose FROM processing_limits_view WHERE tenant_id = :tenant"
-        f" AND kind = :kind AND subject_id IN ({', '.join(':' + p for p in params)})",
-        {**params, "tenant": str(tenant_id), "kind": kind},
+        "SELECT subject_id, kind, purpose FROM processing_limits_view WHERE tenant_id = :tenant"
+        f" AND kind IN ({', '.join(':' + p for p in kind_params)})"
+        f" AND subject_id IN ({', '.join(':' + p for p in params)})",
+        {**params, **kind_params, "tenant": str(tenant_id)},
     )
-    found: dict[UUID, set[str]] = {}
+    found: dict[UUID, dict[str, set[str]]] = {}
     for row in rows:
-        found.setdefault(UUID(row["subject_id"]), set()).add(row["purpose"])
+        by_kind = found.setdefault(UUID(row["subject_id"]), {})
+        by_kind.setdefault(row["kind"], set()).add(row["purpose"])
     return found

@@ -31,7 +31,7 @@ from domain.keys import PLATFORM
 from domain.purposes import LEGAL, STORAGE, SUBJECT_REQUEST, Purpose
 from domain.purposes import purpose as catalogue_purpose
 from projections.consents import consenting_among
-from projections.limits import EVERY_PURPOSE, OBJECTED, RESTRICTED, limits_among
+from projections.limits import EVERY_PURPOSE, OBJECTED, RESTRICTED, limits_of
 from projections.store import ReadModelStore
 
 log = logging.getLogger("crm.service")
@@ -67,32 +67,34 @@ class ConsentRule:
 
 
 class LimitRule:
-    """A purpose the subject restricted (Pasal 11, 41) or objected to (Pasal 10), through a
-    completed request, is refused for them; what :data:`ALWAYS_ALLOWED` names is not."""
+    """Purposes the subject restricted (Pasal 11, 41) or objected to (Pasal 10), through a
+    completed request, are refused for them; what :data:`ALWAYS_ALLOWED` names is not.
+    ``kinds`` in the order their reasons win; all of them are read in one query."""
 
-    def __init__(self, read_models: ReadModelStore, kind: str) -> None:
+    def __init__(self, read_models: ReadModelStore, kinds: Sequence[str]) -> None:
         self.read_models = read_models
-        self.kind = kind  # RESTRICTED or OBJECTED: also the reason code
+        self.kinds = tuple(kinds)  # RESTRICTED, OBJECTED: also the reason codes
 
     def refusals(
         self, tenant_id: UUID, subjects: Sequence[UUID], purpose: Purpose
     ) -> dict[UUID, str]:
         if purpose.code in ALWAYS_ALLOWED or not subjects:
             return {}
-        limited = limits_among(self.read_models, tenant_id, subjects, self.kind)
-        return {
-            s: self.kind
-            for s, purposes in limited.items()
-            if EVERY_PURPOSE in purposes or purpose.code in purposes
-        }
+        limited = limits_of(self.read_models, tenant_id, subjects, self.kinds)
+        refused = {}
+        for subject, by_kind in limited.items():
+            reason = next(
+                (k for k in self.kinds if by_kind.get(k, set()) & {EVERY_PURPOSE, purpose.code}),
+                None,
+            )
+            if reason is not None:
+                refused[subject] = reason
+        return refused
 
 
-def restriction_rule(read_models: ReadModelStore) -> LimitRule:
-    return LimitRule(read_models, RESTRICTED)
-
-
-def objection_rule(read_models: ReadModelStore) -> LimitRule:
-    return LimitRule(read_models, OBJECTED)
+def limits_rule(read_models: ReadModelStore) -> LimitRule:
+    """Restriction first, then objection: a subject who did both is told ``restricted``."""
+    return LimitRule(read_models, (RESTRICTED, OBJECTED))
 
 
 class ProcessingGate:
@@ -125,6 +127,7 @@ class AccessLog:
     request_id: str | None = None
     decisions: dict[tuple[str, UUID], str | None] = field(default_factory=dict)
     fields: dict[UUID, set[str]] = field(default_factory=dict)
+    kept: dict[UUID, frozenset[str]] | None = None  # what a record committed already covers
 
     def screen(self, subjects: Sequence[UUID]) -> dict[UUID, str]:
         """Decide for many subjects at once (a page); the refused ones with their reasons."""
@@ -158,13 +161,31 @@ class AccessLog:
             self.require(subject_id)
             self.opened(self.tenant_id, subject_id, fields)
 
+    def _covered(self) -> bool:
+        kept = self.kept
+        return kept is not None and all(
+            subject in kept and fields <= kept[subject] for subject, fields in self.fields.items()
+        )
+
     @property
     def subjects(self) -> list[UUID]:
         return list(self.fields)
 
+    def owed_by_command(self, subject_id: UUID, fields: Sequence[str]) -> AccessRecord | None:
+        """The record of the values a command's answer will carry (its subject's, after the
+        change), made before the command commits so that it commits with it: one durable
+        write for both. :meth:`kept` once that commit succeeded."""
+        self.returning(subject_id, fields)
+        return self.record()
+
+    def keep(self) -> None:
+        """The record of everything opened so far committed (with the command's events)."""
+        self.kept = {subject: frozenset(fields) for subject, fields in self.fields.items()}
+
     def record(self) -> AccessRecord | None:
-        """The request's one record, or ``None`` when nothing personal was opened."""
-        if not self.fields:
+        """The request's one record, or ``None`` when nothing personal was opened, or when
+        a record committed with the command covers everything opened since."""
+        if not self.fields or self._covered():
             return None
         return AccessRecord.record(
             tenant_id=str(self.tenant_id),

@@ -38,8 +38,7 @@ from service.disclosure import (
     ConsentRule,
     ProcessingGate,
     Rule,
-    objection_rule,
-    restriction_rule,
+    limits_rule,
 )
 from service.erasure import Erasures
 from service.exports import Exports
@@ -93,7 +92,7 @@ class CommandGroups:
 
 def processing_rules(views: ReadModelStore) -> list[Rule]:
     """The decision point's rules, in the order they are asked (the first refusal wins)."""
-    return [restriction_rule(views), objection_rule(views), ConsentRule(views)]
+    return [limits_rule(views), ConsentRule(views)]
 
 
 def command_groups(

@@ -16,7 +16,7 @@ from domain.purposes import CATALOGUE
 from domain.values import utc_text
 from projections.activities import activities_of
 from projections.consents import current_consents
-from projections.limits import OBJECTED, RESTRICTED, limits_among
+from projections.limits import OBJECTED, RESTRICTED, limits_of
 from projections.linked_accounts import linked_accounts_of
 from projections.shares import find_shares
 from projections.store import ReadModelStore
@@ -35,10 +35,8 @@ def subject_information(
     contact_id = request.contact_id
     contact = crm.live_contact(tenant_id, contact_id)
     consents = current_consents(store, tenant_id, contact_id)
-    limits = {
-        kind: limits_among(store, tenant_id, [contact_id], kind).get(contact_id, set())
-        for kind in (RESTRICTED, OBJECTED)
-    }
+    found = limits_of(store, tenant_id, [contact_id], (RESTRICTED, OBJECTED)).get(contact_id, {})
+    limits = {kind: found.get(kind, set()) for kind in (RESTRICTED, OBJECTED)}
     held = {
         "contact": sorted(contact.fields),
         "activities": len(activities_of(store, tenant_id, contact_id, 0, None)),

@@ -63,7 +63,7 @@ def register_contact(
     access.require(new_id)
     contact = service.answer(
         service.contacts.register(
-            caller.tenant_id, caller.actor, body.model_dump(exclude_none=True), new_id
+            caller.tenant_id, caller.actor, body.model_dump(exclude_none=True), new_id, access
         )
     )
     set_etag(response, contact.version)
@@ -76,10 +76,9 @@ def read_contact(
     contact_id: PathId, response: Response, service: ServiceDep, caller: Reader, access: Managing
 ) -> ContactOut:
     """The contact, opened for ``account_management`` unless ``purpose`` names another use."""
-    contact = service.contacts.contact(caller.tenant_id, parse_id(contact_id))
-    opened = service.crm.open_contact(contact, access)
-    set_etag(response, contact.version)
-    return _out(contact, opened)
+    view = service.contacts.read(caller.tenant_id, parse_id(contact_id), access)
+    set_etag(response, view["version"])
+    return ContactOut.model_validate(view)
 
 
 @router.patch(
@@ -98,7 +97,6 @@ def update_contact(
 ) -> ContactOut:
     """Change fields; the answer carries the contact's values (``account_management``
     unless ``purpose`` names another use, decided before the change is stored)."""
-    service.decide(access, parse_id(contact_id))
     contact = service.answer(
         service.contacts.update(
             caller.tenant_id,
@@ -106,6 +104,7 @@ def update_contact(
             caller.actor,
             body.model_dump(exclude_unset=True),
             expected_version,
+            access,
         )
     )
     set_etag(response, contact.version)
