@@ -1,8 +1,9 @@
 """Appends: the product's write path against a plain ``eventsourcing`` Application.
 
 A command loads a contact, records 1 or 10 changes and saves them, from 1 or 4 writer
-threads at once. The product does it through ``CRM`` (AES-256-GCM sealing under the
-subject's key, the ledger entry and signed head in the same transaction, group commit);
+threads at once (and 1 change from 16). The product does it through ``CRM`` (AES-256-GCM
+sealing under the subject's key, the ledger entry and signed head in the same transaction,
+its read models with them, group commit);
 the library baseline does the same with an aggregate of the same shape holding plaintext,
 default transcoder, no ledger. Both write to the same durable PostgreSQL.
 """
@@ -33,7 +34,8 @@ DETAILS = {
     "job_title": "Purchasing manager",
     "age": 38,
 }
-CASES = ((1, 1), (10, 1), (1, 4), (10, 4))  # (events per command, writers)
+# (events per command, writers); 16 writers: what group commit makes of concurrency
+CASES = ((1, 1), (10, 1), (1, 4), (10, 4), (1, 16))
 
 
 class PlainContact(Aggregate):

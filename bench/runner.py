@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from bench import api_load, appends, erasure, lag, reads, relay, replay
+from bench import api_load, appends, erasure, lag, long_streams, reads, relay, replay
 from bench.common import FULL, QUICK, Mode, Results
 from bench.targets import evaluate
 from tests.harness import PostgresServer, start_postgres
@@ -37,6 +37,7 @@ SCENARIOS: dict[str, Scenario] = {
     "lag": lag.run,
     "replay": replay.run,
     "relay": relay.run,
+    "long_streams": long_streams.run,
 }
 
 

@@ -1,4 +1,5 @@
-"""The goals of issue #7, each reported as met or not: goals to steer by, not assertions."""
+"""The goals of issues #7, #13 and #15, each reported as met or not: goals to steer by, not
+assertions (no timed unit tests)."""
 
 from __future__ import annotations
 
@@ -24,58 +25,87 @@ def _measured(value: float) -> bool:
 
 
 def evaluate(results: Results) -> None:
-    for events in (1, 10):
-        case = f"{events} ev/cmd, 1 writer"
-        ratio = _ratio(results, ("appends", case, "product"), ("appends", case, "library"))
-        results.target(
-            f"sealed+ledger appends, {events} ev/cmd",
-            "≥ 0.9x library",
-            f"{ratio:.2f}x",
-            _measured(ratio) and ratio >= 0.9,
-        )
-    ratio = _ratio(results, ("http", "create, 8 clients", "product"), LIBRARY_SINGLE)
-    p99 = _median(results, "http", "create, 8 clients p99")
-    results.target(
-        "HTTP create-contact, 8 clients",
-        "≥ 1.0x library single save, p99 < 50 ms",
-        f"{ratio:.2f}x, p99 {p99:.0f} ms",
-        _measured(ratio) and ratio >= 1.0 and p99 < 50,
-    )
-    ratio = _ratio(results, ("appends", "1 ev/cmd, 4 writers", "product"), LIBRARY_SINGLE)
-    http32 = _ratio(results, ("http", "create, 32 clients", "product"), LIBRARY_SINGLE)
-    also = f"; HTTP create, 32 clients: {http32:.2f}x" if _measured(http32) else ""
-    results.target(
-        "concurrent commands (group commit)",
-        "≥ 3x library single save",
-        f"{ratio:.2f}x (4 writers){also}",
-        _measured(ratio) and ratio >= 3.0,
-    )
+    _append_targets(results)
+    _http_targets(results)
     _read_targets(results)
     _log_targets(results)
+    _replay_ratio_target(results)
     _erasure_target(results)
+    _long_stream_target(results)
     lag = _median(
         results, "lag", next((m.case for m in results.measurements if m.scenario == "lag"), "")
     )
     results.target("projection lag p99", "< 1 s", f"{lag:.2f} s", _measured(lag) and lag < 1.0)
 
 
+def _append_targets(results: Results) -> None:
+    """Issue 15: sealing, the ledger and the read models cost under 10% of the library's
+    write, alone and with 4 writers; 16 writers share commits (3x one library writer)."""
+    for case in ("1 ev/cmd, 1 writer", "10 ev/cmd, 1 writer", "1 ev/cmd, 4 writers"):
+        ratio = _ratio(results, ("appends", case, "product"), ("appends", case, "library"))
+        results.target(
+            f"sealed+ledger appends, {case}",
+            "≥ 0.9x library (same case)",
+            f"{ratio:.2f}x",
+            _measured(ratio) and ratio >= 0.9,
+        )
+    ratio = _ratio(results, ("appends", "1 ev/cmd, 16 writers", "product"), LIBRARY_SINGLE)
+    results.target(
+        "16 concurrent writers (group commit)",
+        "≥ 3x library single writer",
+        f"{ratio:.2f}x",
+        _measured(ratio) and ratio >= 3.0,
+    )
+
+
+def _http_targets(results: Results) -> None:
+    """Issue 15: a create or a patch over HTTP, with every check and its read models, at
+    least as fast as one bare library save, at 8 clients, p99 under 50 ms."""
+    for op in ("create", "patch"):
+        ratio = _ratio(results, ("http", f"{op}, 8 clients", "product"), LIBRARY_SINGLE)
+        p99 = _median(results, "http", f"{op}, 8 clients p99")
+        results.target(
+            f"HTTP {op}-contact, 8 clients",
+            "≥ 1.0x library single save, p99 < 50 ms",
+            f"{ratio:.2f}x, p99 {p99:.0f} ms",
+            _measured(ratio) and ratio >= 1.0 and p99 < 50,
+        )
+
+
 def _read_targets(results: Results) -> None:
-    """Issue 13: recording every read must leave reads at half the bare app's rate or more."""
+    """Issue 13 asked half the bare app's rate with the trail on; issue 15 raises it to
+    0.8x with a p99 within 1.5x of the bare app's, and a page of 500 at 50k contacts/s."""
     bare = ("reads", "bare read, 8 clients", "bare")
+    bare_p99 = _median(results, "reads", "bare read, 8 clients p99", "bare")
     for name in ("get", "email search"):
         case = f"{name}, 8 clients"
         ratio = _ratio(results, ("reads", case, "product"), bare)
         p99 = _median(results, "reads", case + " p99")
         results.target(
             f"HTTP read ({name}), trail on, 8 clients",
-            "≥ 0.5x bare app",
-            f"{ratio:.2f}x, p99 {p99:.0f} ms",
-            _measured(ratio) and ratio >= 0.5,
+            "≥ 0.5x bare app (#13); ≥ 0.8x, p99 ≤ 1.5x bare p99 (#15)",
+            f"{ratio:.2f}x, p99 {p99:.0f} ms (bare {bare_p99:.0f} ms)",
+            _measured(ratio) and ratio >= 0.8 and p99 <= 1.5 * bare_p99,
         )
+    page = next(
+        (
+            m
+            for m in results.measurements
+            if m.scenario == "reads" and m.case.startswith("page of 500, 8") and m.unit == "req/s"
+        ),
+        None,
+    )
+    opened = page.median * 500 if page else float("nan")
+    results.target(
+        "page of 500, 8 clients",
+        "≥ 50,000 contacts/s opened",
+        f"{opened:,.0f}/s",
+        _measured(opened) and opened >= 50_000,
+    )
 
 
 def _log_targets(results: Results) -> None:
-    for scenario, goal in (("verify", 100_000), ("replay", 50_000)):
+    for scenario, goal in (("verify", 100_000), ("replay", 50_000)):  # replay: #15 ratio below
         found = [m for m in results.measurements if m.scenario == scenario and m.unit != "MB"]
         rate = next((m.median for m in found if m.subject == "product"), float("nan"))
         results.target(
@@ -95,6 +125,22 @@ def _log_targets(results: Results) -> None:
         )
 
 
+def _replay_ratio_target(results: Results) -> None:
+    """Issue 15: a rebuild at half the speed of the library merely reading the log."""
+    rates = {
+        m.subject: m.median
+        for m in results.measurements
+        if m.scenario == "replay" and m.unit == "events/s"
+    }
+    ratio = rates.get("product", float("nan")) / rates.get("library", float("nan"))
+    results.target(
+        "rebuild contacts vs library scan",
+        "≥ 0.5x",
+        f"{ratio:.2f}x",
+        _measured(ratio) and ratio >= 0.5,
+    )
+
+
 def _erasure_target(results: Results) -> None:
     medians = [
         m.median for m in results.measurements if m.scenario == "erasure" and m.subject == "product"
@@ -108,4 +154,17 @@ def _erasure_target(results: Results) -> None:
         "≤ 20 ms each, flat (largest ≤ 2x smallest)",
         " / ".join(f"{m:.1f}" for m in medians) + f" ms ({max(medians) / min(medians):.2f}x)",
         max(medians) <= 20 and flat,
+    )
+
+
+def _long_stream_target(results: Results) -> None:
+    """Issue 15: with snapshots, a stream's length stops mattering to a command on it."""
+    short, long = "patch, 10 events", "patch, 10,000 events"
+    ratio = _ratio(results, ("long_streams", long, "product"), ("long_streams", short, "product"))
+    off = _ratio(results, ("long_streams", long, "no snaps"), ("long_streams", short, "no snaps"))
+    results.target(
+        "patch on a 10,000-event contact",
+        "within 1.5x of a 10-event one",
+        f"{ratio:.2f}x (snapshots off: {off:.2f}x)",
+        _measured(ratio) and ratio <= 1.5,
     )

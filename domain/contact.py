@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Snapshot as AggregateSnapshot
 
 from domain.base import TenantAggregate
 from domain.errors import ErasurePending, InvalidField, SubjectErased, VersionMismatch
@@ -106,6 +107,20 @@ class Contact(TenantAggregate):
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, Contact)
             aggregate.scheduled_erasure = None
+
+    class Snapshot(AggregateSnapshot):
+        """The contact at one version, as the library stores it: sealed tokens only, each
+        with the version of the event that sealed it (what its associated data names).
+        Changing the contact's attributes needs the library's ``class_version`` and an
+        upcast, or snapshots taken before the change rebuild the old shape."""
+
+        def mutate(self, _: None) -> Contact:
+            """The snapshotted contact; JSON keeps each (version, token) pair as a list, so
+            the pairs are made tuples again, as the events' own ``apply`` leaves them."""
+            contact = super().mutate(_)
+            assert isinstance(contact, Contact)
+            contact.fields = {f: (int(v), str(t)) for f, (v, t) in contact.fields.items()}
+            return contact
 
     def __init__(self, tenant_id: str, actor: str, sealed: dict[str, str]) -> None:
         self.tenant_id = tenant_id

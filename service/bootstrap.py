@@ -291,6 +291,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         group_commit=settings.group_commit,
         clock=clock,
         commit_batch_sizes=metrics.group_commit_batch,
+        snapshot_every=settings.snapshot_every_events,
     )
     signer = Signer(
         deployment.key("CRM_SIGNING_KEY", settings.signing_key, settings.signing_key_file)

@@ -21,7 +21,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Transcoder
+from eventsourcing.persistence import ApplicationRecorder, EventStore, IntegrityError, Transcoder
 from eventsourcing.utils import Environment, EnvType, get_topic
 
 from crypto.errors import KeyDestroyed
@@ -42,6 +42,7 @@ from storage.ledger import (
     PostgresLedgerRecorder,
     SQLiteLedgerRecorder,
 )
+from storage.snapshots import BoundSnapshotStore
 from storage.transcoder import OrjsonTranscoder
 
 log = logging.getLogger("crm.store")
@@ -95,9 +96,12 @@ class Issued:
 class CRM(Application[UUID]):
     """The gateway. ``sealer`` seals and opens; ``keystore`` answers for erasure fences;
     ``clock`` tells the time the privacy rules need (deadlines, expiry, the policy in force).
+    ``snapshot_every``: a contact is snapshotted each time its events reach a multiple of it
+    (0: never), see :mod:`storage.snapshots`.
     """
 
     name = "crm"
+    snapshotted = (Contact,)  # the aggregates whose streams grow long
 
     def __init__(
         self,
@@ -108,7 +112,10 @@ class CRM(Application[UUID]):
         group_commit: bool = True,
         clock: Clock = system_clock,
         commit_batch_sizes: BatchSizes | None = None,
+        snapshot_every: int = 0,
     ) -> None:
+        self.snapshot_every = snapshot_every
+        self.snapshot_store: BoundSnapshotStore | None = None
         self.sealer = sealer
         self.keystore = keystore
         self.ledger = ledger
@@ -130,6 +137,7 @@ class CRM(Application[UUID]):
             else SQLiteLedgerRecorder
         )
         settings["APPLICATION_RECORDER_TOPIC"] = get_topic(recorder)
+        settings["IS_SNAPSHOTTING_ENABLED"] = "y" if self.snapshot_every > 0 else "n"
         return Environment(name, settings)
 
     def construct_recorder(self) -> ApplicationRecorder:
@@ -143,14 +151,31 @@ class CRM(Application[UUID]):
         assert isinstance(self.recorder, LedgerRecorder)
         return self.recorder
 
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        """Snapshots are signed with the ledger's key and used only while bound to it."""
+        self.snapshot_store = BoundSnapshotStore(
+            self.mapper,
+            self.factory.aggregate_recorder(purpose="snapshots"),
+            self.ledger_recorder,
+            self.ledger.signer,
+            self.snapshotted,
+            self.snapshot_every,
+        )
+        return self.snapshot_store
+
     def construct_transcoder(self) -> Transcoder:
         transcoder = OrjsonTranscoder()
         self.register_transcodings(transcoder)
         return transcoder
 
     def commit(self, *aggregates: Aggregate) -> int:
-        """Save atomically; return the position of the last event. A lost race is a 409."""
-        return max(self.commit_events([e for a in aggregates for e in a.collect_events()]))
+        """Save atomically; return the position of the last event. A lost race is a 409.
+        Then snapshot what grew long (after the commit, never failing it)."""
+        events = [e for a in aggregates for e in a.collect_events()]
+        position = max(self.commit_events(events))
+        if self.snapshot_store is not None:
+            self.snapshot_store.take_due(aggregates, events)
+        return position
 
     def committed(self, value: T, *aggregates: Aggregate) -> Committed[T]:
         """Save ``aggregates`` atomically and answer with ``value`` at their position."""

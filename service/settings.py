@@ -108,6 +108,7 @@ class Settings:
     idempotency_lease_seconds: float = 60.0
     auth_rate_per_ip: int = 20
     auth_rate_per_tenant: int = 100
+    snapshot_every_events: int = 100  # 0: no snapshots (every load replays the whole stream)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -153,6 +154,7 @@ class Settings:
             idempotency_lease_seconds=_number(env, "CRM_IDEMPOTENCY_LEASE_SECONDS", "60", float),
             auth_rate_per_ip=_number(env, "CRM_AUTH_RATE_PER_IP", "20", int),
             auth_rate_per_tenant=_number(env, "CRM_AUTH_RATE_PER_TENANT", "100", int),
+            snapshot_every_events=_int(env, "CRM_SNAPSHOT_EVERY_EVENTS", 100),
         )
 
 
