@@ -283,6 +283,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
     )
     ledger = LedgerWriter(ledger_signer, CheckpointPolicy(settings.checkpoint_every_events))
     metrics = ServiceMetrics()
+    side.keystore.creations.batch_sizes = metrics.key_batch  # /metrics: crm_key_batch_keys
     crm = CRM(
         event_store_env(settings.database_url),
         side.sealer,

@@ -11,7 +11,7 @@ never kept in a gauge: a stored value would be as old as whatever last set it, a
 process reports progress made by the worker and the relay, which set nothing in it. What
 counts or times events is recorded where they happen: read-your-writes timeouts in
 ``Service.read_your_writes``, request latency in ``api.middleware``, batch sizes in
-``service.group_commit``.
+``service.group_commit`` (events) and ``crypto.key_creation`` (first keys).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ RELAY_PREFIX = "relay@"
 
 # Seconds: prometheus_client's defaults, which span an indexed read to a slow erasure.
 REQUEST_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-# Commands per transaction, up to the committer's largest batch (256).
+# Commands (or first keys) per transaction, up to the committers' largest batch (256; 128).
 BATCH_COMMANDS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
@@ -57,6 +57,12 @@ class ServiceMetrics:
         self.group_commit_batch = Histogram(
             "crm_group_commit_batch_commands",
             "Commands saved together in one shared transaction by group commit.",
+            buckets=BATCH_COMMANDS,
+            registry=self.registry,
+        )
+        self.key_batch = Histogram(
+            "crm_key_batch_keys",
+            "First keys of new subjects stored together in one keystore transaction.",
             buckets=BATCH_COMMANDS,
             registry=self.registry,
         )

@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import threading
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -37,6 +38,7 @@ from crypto.kek import LocalKeyEncryptionKey
 from crypto.keystore import InMemoryKeystore, Keystore, SqlKeystore
 from sqlstore.sql import SqlDatabase, open_database
 from tests.contract.backends import new_postgres_url
+from tests.contract.key_batches import KeyBatchCases
 from tests.harness import PostgresServer
 
 T = TypeVar("T")
@@ -132,6 +134,21 @@ class KeystoreContract:
         assert sum(k.created for k in keys) == 1
         assert keystore.key_for_opening(tenant, subject).key == keys[0].key
 
+    def test_racing_first_uses_of_many_subjects_give_each_subject_one_key(
+        self, keystore: Keystore
+    ) -> None:
+        tenant = uuid.uuid4()
+        subjects = [uuid.uuid4() for _ in range(RACERS)] * 4  # each raced by four threads
+
+        keys = race([partial(keystore.key_for_sealing, tenant, s) for s in subjects])
+
+        found: dict[uuid.UUID, set[tuple[str, bytes]]] = defaultdict(set)
+        for subject, key in zip(subjects, keys, strict=True):
+            found[subject].add((key.key_id, key.key))
+        assert [len(one) for one in found.values()] == [1] * RACERS
+        assert len(set().union(*found.values())) == RACERS  # and no two subjects share one
+        assert sum(k.created for k in keys) == RACERS
+
     @pytest.mark.parametrize("had_a_key", [True, False])
     def test_destroying_again_answers_with_the_first_destruction(
         self, keystore: Keystore, had_a_key: bool
@@ -200,8 +217,9 @@ def sql_keystore(db: SqlDatabase, kek: LocalKeyEncryptionKey) -> SqlKeystore:
     return keystore
 
 
-class SqlKeystoreCases(StoredKeystoreContract):
-    """Fixtures shared by the SQL keystores: one database, a keystore per "process"."""
+class SqlKeystoreCases(StoredKeystoreContract, KeyBatchCases):
+    """Fixtures shared by the SQL keystores: one database, a keystore per "process"; and
+    the cases of first keys stored by group commit."""
 
     url: str
     opened: list[SqlDatabase]
