@@ -19,17 +19,22 @@ from crypto.signing import PinnedKey, Signer
 GENESIS = bytes(32)
 
 
+_EVENT_TAG = b"crm.ledger.event.v1"
+_EVENT_HEAD = struct.Struct(">QQ16sI")  # position, version, originator id, topic length
+_LENGTH = struct.Struct(">Q")
+
+
 def event_hash(position: int, originator_id: UUID, version: int, topic: str, state: bytes) -> bytes:
-    """SHA-256 over every stored column of one event, length-prefixed so nothing can shift."""
+    """SHA-256 over every stored column of one event, length-prefixed so nothing can shift.
+
+    The bytes are the tag, then position and version (8 bytes each), the id's 16 bytes, the
+    topic's length (4) and the topic, then the state's length (8) and the state: packed in
+    one go, as verification hashes every event of the log.
+    """
     topic_bytes = topic.encode()
+    head = _EVENT_HEAD.pack(position, version, originator_id.bytes, len(topic_bytes))
     return hashlib.sha256(
-        b"crm.ledger.event.v1"
-        + struct.pack(">QQ", position, version)
-        + originator_id.bytes
-        + struct.pack(">I", len(topic_bytes))
-        + topic_bytes
-        + struct.pack(">Q", len(state))
-        + state
+        b"".join((_EVENT_TAG, head, topic_bytes, _LENGTH.pack(len(state)), state))
     ).digest()
 
 

@@ -76,14 +76,15 @@ class Frontier:
         self.nodes = list(nodes)
 
     def append(self, leaf: bytes) -> None:
-        self.nodes.append(leaf)
+        """Add a leaf, merging the perfect subtrees it completes (one per trailing zero bit
+        of the new size: one on average, however large the tree)."""
+        nodes = self.nodes
         self.size += 1
         size = self.size
-        while size % 2 == 0:
-            right = self.nodes.pop()
-            left = self.nodes.pop()
-            self.nodes.append(node_hash(left, right))
-            size //= 2
+        while not size & 1:
+            leaf = node_hash(nodes.pop(), leaf)
+            size >>= 1
+        nodes.append(leaf)
 
     def root(self) -> bytes:
         if not self.nodes:

@@ -5,28 +5,49 @@ own tracking name, while the live tables keep serving and the live runner keeps 
 new events to them. When the rebuild has caught up, one transaction drops the live tables,
 renames the rebuilt ones into their place and hands the rebuilt tracking position to the
 live name; the live runner then carries on from there, on the new tables.
+
+The bulk of the log goes through :func:`_replay` rather than the live runner, in large
+batches: the next one is read, and the one after it decoded, while a batch commits; and a
+projection that can fold a batch (:class:`FoldsBatches`) writes once per row it touches
+rather than once per event. No one reads the rebuilt tables before the swap, so only the
+state a batch commits must equal the live one. A race with another runner (or any refused
+batch) leaves the rest to the live runner's ``catch_up``, which settles it exactly once.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import OperationalError
+from eventsourcing.persistence import IntegrityError, Notification, OperationalError, Tracking
 
 from projections.runner import ReadModelProjection, ReadModelRunner
-from projections.store import ReadModelStore, Swap, Write
+from projections.store import Batch, ReadModelStore, Swap, Write
 
 log = logging.getLogger("crm.projections")
 
 REBUILD_SUFFIX = "__rebuild"
 SWAP_ATTEMPTS = 5
+# Notifications the bulk replay reads, folds and commits at a time. No one waits on the
+# rebuilt tables, so a rebuild's batches are sized for throughput (fewer round trips and
+# flushes), not for read-your-writes latency as the live runner's are.
+REPLAY_BATCH = 5000
 
 RebuildProgress = Callable[[int, int], None]
+Events = Sequence[tuple[int, Any]]
+
+
+@runtime_checkable
+class FoldsBatches(Protocol):
+    """A projection whose batch of events can come out as fewer writes than one per event,
+    leaving the tables as the events applied one by one would."""
+
+    def writes_for_batch(self, events: Events) -> list[Write]: ...
 
 
 class RebuildingProjection(ReadModelProjection):
@@ -50,6 +71,14 @@ class RebuildingProjection(ReadModelProjection):
 
     def writes_for(self, event: Any, position: int) -> list[Write]:
         return [(self.rename(sql), params) for sql, params in self.live.writes_for(event, position)]
+
+    def writes_for_batch(self, events: Events) -> list[Write]:
+        """The live projection's writes for the whole batch, folded when it can fold them."""
+        if isinstance(self.live, FoldsBatches):
+            writes = self.live.writes_for_batch(events)
+        else:
+            writes = [w for position, e in events for w in self.live.writes_for(e, position)]
+        return [(self.rename(sql), params) for sql, params in writes]
 
     def swap(self) -> Swap:
         return Swap(
@@ -82,9 +111,14 @@ def rebuild(
     *,
     batch_size: int = 500,
     progress: RebuildProgress | None = None,
+    replay_batch: int = REPLAY_BATCH,
 ) -> int:
     """Rebuild ``projections`` from the start of the log and swap them in; return the
-    position the swapped-in read models are at."""
+    position the swapped-in read models are at.
+
+    The bulk replay goes ``replay_batch`` events per transaction, reporting progress after
+    each; the live runner's ``batch_size`` applies what arrives after it.
+    """
     rebuilding = [RebuildingProjection(p) for p in projections]
     for projection in rebuilding:
         store.discard(projection.tables, projection.name)  # what an interrupted run left
@@ -97,7 +131,9 @@ def rebuild(
             progress(reached, max(target, reached))
 
     report(0)
-    runner.catch_up(progress=report)
+    if rebuilding:
+        _replay(store, rebuilding, _decoded(app, replay_batch), report)
+    runner.catch_up(progress=report)  # whatever _replay left to settle, if anything
     reached = runner.catch_up()  # whatever arrived meanwhile, to keep the hand-over short
     _swap(store, [p.swap() for p in rebuilding])
     log.info(
@@ -105,6 +141,75 @@ def rebuild(
         extra={"projections": [p.live.name for p in rebuilding], "position": reached},
     )
     return reached
+
+
+def _replay(
+    store: ReadModelStore,
+    rebuilding: Sequence[RebuildingProjection],
+    batches: Iterator[Events],
+    progress: Callable[[int], None],
+) -> None:
+    """Apply the log from the start to the just-emptied rebuild tables, one transaction per
+    batch, moving every projection's tracking from where the last batch left it; stop at
+    the first batch refused (another runner moved a position, or a write failed).
+
+    Each batch commits in a thread while the next is decoded and folded, so the database's
+    time and ours overlap; only one is ever in flight, and none starts before the one
+    before it committed.
+    """
+    ordered = sorted(rebuilding, key=lambda p: p.name)  # the lock order apply_many expects
+    position = 0
+    with ThreadPoolExecutor(1, thread_name_prefix="rebuild-write") as writer:
+        committing: Future[int | None] | None = None
+        for events in batches:
+            reached = events[-1][0]
+            batch = [
+                (Tracking(p.name, reached), p.writes_for_batch(events), position) for p in ordered
+            ]
+            if committing is not None and not _committed(committing, progress):
+                return
+            committing = writer.submit(_commit, store, batch, reached)
+            position = reached
+        if committing is not None:
+            _committed(committing, progress)
+
+
+def _commit(store: ReadModelStore, batch: Sequence[Batch], reached: int) -> int | None:
+    """Commit one batch of every projection: the position reached, or None if refused."""
+    try:
+        store.apply_many(batch)
+    except IntegrityError:
+        log.info("rebuild batch refused; the runner settles the rest", extra={"to": reached})
+        return None
+    return reached
+
+
+def _committed(committing: Future[int | None], progress: Callable[[int], None]) -> bool:
+    """Wait for the batch in flight; report how far it got, or False if it was refused."""
+    reached = committing.result()
+    if reached is None:
+        return False
+    progress(reached)
+    return True
+
+
+def _decoded(app: Application[Any], size: int) -> Iterator[Events]:
+    """The log from the start, decoded, in batches of ``size``."""
+    for page in _pages(app, size):
+        yield [(n.id, app.mapper.to_domain_event(n)) for n in page]
+
+
+def _pages(app: Application[Any], size: int) -> Iterator[Sequence[Notification]]:
+    """The log from the start in pages of ``size``, the next page read in a thread while
+    this one is applied, so the database's time and the decoding overlap."""
+    with ThreadPoolExecutor(1, thread_name_prefix="rebuild-read") as reader:
+        page = app.recorder.select_notifications(start=1, limit=size)
+        while page:
+            following = reader.submit(
+                app.recorder.select_notifications, start=page[-1].id + 1, limit=size
+            )
+            yield page
+            page = following.result()
 
 
 def _swap(store: ReadModelStore, swaps: list[Swap]) -> None:

@@ -22,11 +22,19 @@ class OrjsonTranscoder(JSONTranscoder):
         return self._revive(orjson.loads(data))
 
     def _revive(self, value: Any) -> Any:
-        if isinstance(value, dict):
-            revived = {k: self._revive(v) for k, v in value.items()}
-            if "_type_" in revived and "_data_" in revived:
-                return self._decode_obj(revived)
-            return revived
-        if isinstance(value, list):
-            return [self._revive(v) for v in value]
+        """Tagged objects back into their types, innermost first, as the library's object
+        hook does. Only containers are walked (orjson makes exact dicts and lists): scalars,
+        most of an event, stay as parsed. Every replay decodes every event through here."""
+        if type(value) is dict:
+            for key, item in value.items():  # values replaced in place: the size never changes
+                if type(item) in _CONTAINERS:
+                    value[key] = self._revive(item)
+            if "_type_" in value and "_data_" in value:
+                return self._decode_obj(value)
+            return value
+        if type(value) is list:
+            return [self._revive(v) if type(v) in _CONTAINERS else v for v in value]
         return value
+
+
+_CONTAINERS = frozenset({dict, list})
