@@ -33,7 +33,7 @@ from uuid import UUID
 
 import psycopg
 
-from sqlstore.sql import SqlCursor, SqlDatabase
+from sqlstore.sql import SqlCursor, SqlDatabase, in_list
 
 # Six parameters a row: 128 rows stay below SQLite's oldest limit of 999 parameters.
 MAX_BATCH = 128
@@ -213,10 +213,9 @@ def _read_rows(cur: SqlCursor, subject_ids: Sequence[str]) -> dict[str, KeyRow]:
     """The rows already there for ``subject_ids``: another writer's keys, or fences."""
     if not subject_ids:
         return {}
-    params = {f"s{i}": s for i, s in enumerate(subject_ids)}
+    ids, params = in_list("s", subject_ids)
     rows = cur.execute(
-        f"SELECT {COLUMNS} FROM subject_keys"
-        f" WHERE subject_id IN ({', '.join(':' + p for p in params)})",
+        f"SELECT {COLUMNS} FROM subject_keys WHERE subject_id IN ({ids})",
         params,
     ).fetchall()
     return {str(row["subject_id"]): row for row in rows}

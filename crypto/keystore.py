@@ -24,7 +24,7 @@ from crypto.errors import KeyConfigurationError, KeyDestroyed
 from crypto.kek import KeyEncryptionKeyProvider
 from crypto.key_cache import KeyCache
 from crypto.key_creation import BatchSizes, KeyCreations, NewKey
-from sqlstore.sql import SqlCursor, SqlDatabase
+from sqlstore.sql import SqlCursor, SqlDatabase, in_list
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS subject_keys (
@@ -284,11 +284,11 @@ class SqlKeystore(Keystore):
         return found
 
     def _read_keys(self, tenant_id: UUID, subject_ids: Sequence[UUID]) -> dict[UUID, DataKey]:
-        params = {f"s{i}": str(s) for i, s in enumerate(subject_ids)}
+        ids, params = in_list("s", [str(s) for s in subject_ids])
         with self.db.transaction(write=False) as cur:
             rows = cur.execute(
                 "SELECT subject_id, tenant_id, key_id, kek_id, wrapped_key FROM subject_keys"
-                f" WHERE subject_id IN ({', '.join(f':{p}' for p in params)})",
+                f" WHERE subject_id IN ({ids})",
                 params,
             ).fetchall()
         found = {}
@@ -422,11 +422,11 @@ class SqlKeystore(Keystore):
         """Which of ``subject_ids`` have a key that is not destroyed."""
         if not subject_ids:
             return set()
-        params = {f"s{i}": s for i, s in enumerate(subject_ids)}
+        ids, params = in_list("s", subject_ids)
         with self.db.transaction(write=False) as cur:
             rows = cur.execute(
                 "SELECT subject_id FROM subject_keys WHERE destroyed_at IS NULL"
-                f" AND subject_id IN ({', '.join(':' + p for p in params)})",
+                f" AND subject_id IN ({ids})",
                 params,
             ).fetchall()
         return {str(r["subject_id"]) for r in rows}

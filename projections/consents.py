@@ -18,6 +18,7 @@ from domain.consent import GUARDIAN_FIELDS, ConsentRecord, GivenBy
 from domain.values import utc_text
 from projections.fence import ContactRowsProjection, fence_schema
 from projections.store import ReadModelStore, Write, sealed_cells, sealed_json
+from sqlstore.sql import in_list
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS consent_events_view (
@@ -162,10 +163,10 @@ def consenting_among(
     """Which of ``contact_ids`` have a current consent for ``purpose`` (one query)."""
     if not contact_ids:
         return set()
-    params: dict[str, Any] = {f"c{i}": str(c) for i, c in enumerate(contact_ids)}
+    ids, params = in_list("c", [str(c) for c in contact_ids])
     rows = store.query(
         "SELECT contact_id FROM consents_view WHERE tenant_id = :tenant AND purpose = :purpose"
-        f" AND granted = 1 AND contact_id IN ({', '.join(':' + p for p in params)})",
+        f" AND granted = 1 AND contact_id IN ({ids})",
         {**params, "tenant": str(tenant_id), "purpose": purpose},
     )
     return {UUID(r["contact_id"]) for r in rows}

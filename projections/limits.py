@@ -15,6 +15,7 @@ from uuid import UUID
 from domain.request import SubjectRequest
 from projections.runner import ReadModelProjection
 from projections.store import ReadModelStore, Write
+from sqlstore.sql import in_list
 
 RESTRICTED = "restricted"
 OBJECTED = "objected"
@@ -75,12 +76,11 @@ def limits_of(
     all). One query whatever the number of kinds: a read asks this before opening."""
     if not subjects or not kinds:
         return {}
-    params: dict[str, Any] = {f"s{i}": str(s) for i, s in enumerate(subjects)}
-    kind_params = {f"k{i}": k for i, k in enumerate(kinds)}
+    subject_list, params = in_list("s", [str(s) for s in subjects])
+    kind_list, kind_params = in_list("k", kinds)
     rows = store.query(
         "SELECT subject_id, kind, purpose FROM processing_limits_view WHERE tenant_id = :tenant"
-        f" AND kind IN ({', '.join(':' + p for p in kind_params)})"
-        f" AND subject_id IN ({', '.join(':' + p for p in params)})",
+        f" AND kind IN ({kind_list}) AND subject_id IN ({subject_list})",
         {**params, **kind_params, "tenant": str(tenant_id)},
     )
     found: dict[UUID, dict[str, set[str]]] = {}

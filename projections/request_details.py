@@ -17,6 +17,7 @@ from domain.request import SubjectRequest
 from domain.values import utc_text
 from projections.runner import ReadModelProjection
 from projections.store import ReadModelStore, Write
+from sqlstore.sql import in_list
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS request_details_view (
@@ -85,11 +86,8 @@ def request_details(store: ReadModelStore, request_ids: list[str]) -> dict[str, 
     """The details of each of ``request_ids`` that has them, decoded."""
     if not request_ids:
         return {}
-    params = {f"r{i}": r for i, r in enumerate(request_ids)}
-    rows = store.query(
-        f"SELECT * FROM request_details_view WHERE id IN ({', '.join(':' + p for p in params)})",
-        params,
-    )
+    ids, params = in_list("r", request_ids)
+    rows = store.query(f"SELECT * FROM request_details_view WHERE id IN ({ids})", params)
     decoded: dict[str, dict[str, Any]] = {}
     for row in rows:
         decoded[row["id"]] = {

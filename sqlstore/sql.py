@@ -26,6 +26,13 @@ Dialect = Literal["sqlite", "postgres"]
 _NAMED_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
+def in_list(prefix: str, values: Sequence[object]) -> tuple[str, dict[str, object]]:
+    """``IN (...)`` for ``values`` as ``:name`` parameters: the placeholders (``:s0, :s1``)
+    and the parameters, the same on both engines."""
+    params = {f"{prefix}{i}": value for i, value in enumerate(values)}
+    return ", ".join(":" + name for name in params), params
+
+
 def to_pyformat(sql: str) -> str:
     """Rewrite ``:name`` parameters as psycopg's ``%(name)s`` (``::casts`` are left alone)."""
     return _NAMED_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
