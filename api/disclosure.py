@@ -10,8 +10,9 @@ is durable, and answers 503 instead when the record cannot be kept: no record, n
 
 # No ``from __future__ import annotations``: the dependency's parameters are built per
 # route (the purposes it may name), and FastAPI must see them as objects, not strings.
+import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -34,7 +35,9 @@ ACCESS_LOG = "access_log"  # where the request's AccessLog is kept in the ASGI s
 NAMEABLE = tuple(p.code for p in CATALOGUE if not p.system)
 
 
-def disclosing(default: str, named: Sequence[str] = NAMEABLE) -> Callable[..., AccessLog]:
+def disclosing(
+    default: str, named: Sequence[str] = NAMEABLE
+) -> Callable[..., Awaitable[AccessLog]]:
     """A dependency: the request's :class:`AccessLog`, for ``default`` unless the caller
     names another of ``named`` with ``?purpose=``."""
     choices = tuple(dict.fromkeys([default, *named]))
@@ -43,7 +46,7 @@ def disclosing(default: str, named: Sequence[str] = NAMEABLE) -> Callable[..., A
         " rests on consent is refused (409) for a subject without it"
     )
 
-    def access_log(
+    async def access_log(
         request: Request,
         caller: Annotated[Principal | None, Depends(authenticate)],
         purpose: Annotated[
@@ -103,9 +106,18 @@ class DisclosureMiddleware:
 
         await self.app(scope, receive, hold_until_recorded)
 
+    async def _record(self, opened: AccessLog) -> None:
+        """Wait for the record on the event loop when group commit takes it (no thread held
+        while the batch commits); else commit it on a worker thread."""
+        pending = self.service.record_access_soon(opened)
+        if pending is None:
+            await run_in_threadpool(self.service.record_access, opened)
+        else:
+            await asyncio.wrap_future(pending)
+
     async def _release(self, opened: AccessLog, held: list[Message], send: Send) -> None:
         try:
-            await run_in_threadpool(self.service.record_access, opened)
+            await self._record(opened)
         except Exception as exc:  # the record is owed before the values: no record, no answer
             log.error("access record not kept", extra={"error_type": type(exc).__name__})
             await send_problem(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import groupby
@@ -242,9 +243,14 @@ class ReadModels(ABC):
         return self._rows(self._in_dialect(sql), params)
 
     def _rows(self, statement: Any, params: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-        with self.datastore.transaction(commit=False) as cur:
+        with self._reading() as cur:
             cur.execute(statement, dict(params or {}))
             return [dict(row) for row in cur.fetchall()]
+
+    def _reading(self) -> AbstractContextManager[Any]:
+        """A cursor for one statement that only reads (one statement sees one snapshot)."""
+        reading: AbstractContextManager[Any] = self.datastore.transaction(commit=False)
+        return reading
 
     def tracked(self) -> dict[str, int]:
         return positions(self._rows(self._tracking_sql(_SELECT_ALL), None))
@@ -350,6 +356,12 @@ class PostgresReadModels(ReadModels, PostgresTrackingRecorder):
             ),
             {"names": list(tracking_names)},
         )
+
+    def _reading(self) -> AbstractContextManager[Any]:
+        """The pool's connections are in autocommit: a lone SELECT is its own transaction,
+        one round trip instead of three (BEGIN, SELECT, ROLLBACK)."""
+        reading: AbstractContextManager[Any] = self.datastore.cursor()
+        return reading
 
     def _restore_index_names(self, cur: Any, swap: Swap) -> None:
         """Index (and constraint) names keep the suffix through the rename: take it off."""

@@ -6,6 +6,7 @@ import logging
 import secrets
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TypeVar
 from uuid import UUID
@@ -187,6 +188,30 @@ class Service(CommandGroups):
         position = self.crm.commit(record)
         self.metrics.disclosed_subjects.inc(len(log.subjects))
         return position
+
+    def record_access_soon(self, log: AccessLog) -> Future[int | None] | None:
+        """:meth:`record_access` without holding a thread while the record commits: the
+        future of its position; ``None`` without group commit (then :meth:`record_access`)."""
+        record = log.record()
+        if record is None:
+            nothing: Future[int | None] = Future()
+            nothing.set_result(None)
+            return nothing
+        committing = self.crm.commit_soon(record)
+        if committing is None:
+            return None
+        recorded: Future[int | None] = Future()
+        subjects = len(log.subjects)
+
+        def done(commit: Future[int]) -> None:
+            if (error := commit.exception()) is not None:
+                recorded.set_exception(error)
+                return
+            self.metrics.disclosed_subjects.inc(subjects)
+            recorded.set_result(commit.result())
+
+        committing.add_done_callback(done)
+        return recorded
 
     def answer(self, committed: Committed[T]) -> T:
         """A command's value, once the read models reflect it: how every route answers."""

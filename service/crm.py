@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -21,7 +22,13 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import ApplicationRecorder, EventStore, IntegrityError, Transcoder
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    EventStore,
+    IntegrityError,
+    Recording,
+    Transcoder,
+)
 from eventsourcing.utils import Environment, EnvType, get_topic
 
 from crypto.errors import KeyDestroyed
@@ -249,15 +256,37 @@ class CRM(Application[UUID]):
                 recordings = self.group_committer.submit(events)
             else:
                 recordings = self.save(*events)
-        except IntegrityError as exc:
-            if is_unique_violation(exc):
-                raise ConcurrentWrite("another write to this resource won the race") from None
-            raise self._commit_failed(exc) from None
-        except DomainError:
-            raise
-        except Exception as exc:  # the database, the signer or its KMS: nothing was stored
-            raise self._commit_failed(exc) from None
+        except Exception as exc:
+            raise self._translated(exc) from None
         return [r.notification.id for r in recordings]
+
+    def commit_soon(self, aggregate: Aggregate) -> Future[int] | None:
+        """Hand a new aggregate that nothing else writes (an access record) to group commit
+        and return at once: the future of its last position, or of the error
+        :meth:`commit` would raise. ``None`` without group commit: then :meth:`commit`."""
+        if self.group_committer is None:
+            return None
+        committed: Future[int] = Future()
+
+        def done(saving: Future[list[Recording[Any]]]) -> None:
+            try:
+                committed.set_result(max(r.notification.id for r in saving.result()))
+            except Exception as exc:
+                committed.set_exception(self._translated(exc))
+
+        self.group_committer.enqueue(aggregate.collect_events()).add_done_callback(done)
+        return committed
+
+    @classmethod
+    def _translated(cls, exc: Exception) -> Exception:
+        """What a failed save means to the caller: a lost race (409), a domain rule, or a
+        commit that stored nothing."""
+        if isinstance(exc, IntegrityError) and is_unique_violation(exc):
+            return ConcurrentWrite("another write to this resource won the race")
+        if isinstance(exc, DomainError):
+            return exc
+        # The database, the signer or its KMS: nothing was stored.
+        return cls._commit_failed(exc)
 
     @staticmethod
     def _commit_failed(exc: Exception) -> CommitFailed:

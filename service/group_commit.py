@@ -56,10 +56,15 @@ class GroupCommitter:
         """Save ``items`` (domain events, already collected from their aggregates, so a
         retry can save them again) atomically; return their recordings once committed, or
         raise what saving them alone would have raised."""
+        return self.enqueue(items).result()
+
+    def enqueue(self, items: Sequence[Any]) -> Future[list[Recording[Any]]]:
+        """:meth:`submit` without the wait: the future of the recordings (or of the error),
+        for a caller that must not hold a thread while the batch commits."""
         self._ensure_started()
         command = _Command(items)
         self._queue.put(command)
-        return command.result.result()
+        return command.result
 
     def close(self) -> None:
         if self._started:
