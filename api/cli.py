@@ -26,11 +26,17 @@ _settings = cli_settings
 _service = cli_service
 
 
-def _waiter(service: Service, stop: threading.Event) -> Waiter:
+# The API's follower only catches up what other processes wrote (its own commands apply
+# their projections in their transaction): it lets a burst of commits settle this long
+# instead of catching up after each one.
+SERVE_FOLLOWER_SETTLE_S = 0.05
+
+
+def _waiter(service: Service, stop: threading.Event, settle: float = 0.0) -> Waiter:
     """LISTEN/NOTIFY on PostgreSQL (wakes at once on a new event), polling on SQLite."""
     channel = getattr(service.crm.recorder, "channel_name", None)
     if channel and service.settings.database_url.startswith(("postgresql://", "postgres://")):
-        return NotifyWaiter(service.settings.database_url, channel, stop)
+        return NotifyWaiter(service.settings.database_url, channel, stop, settle)
     return PollingWaiter(stop)
 
 
@@ -60,7 +66,7 @@ def serve(args: argparse.Namespace) -> int:
         # Commands apply projections as they answer; this catches what other processes wrote.
         follower = Follower(
             service.catch_up,
-            lambda stop: _waiter(service, stop),
+            lambda stop: _waiter(service, stop, SERVE_FOLLOWER_SETTLE_S),
             service.settings.projections.poll_interval,
         ).start()
     try:

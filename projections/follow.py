@@ -57,10 +57,15 @@ class NotifyWaiter:
     """Wakes on the event store's LISTEN/NOTIFY channel (every insert notifies it), or at
     the interval at the latest. Falls back to polling while the connection is down."""
 
-    def __init__(self, conninfo: str, channel: str, stop: threading.Event) -> None:
+    def __init__(
+        self, conninfo: str, channel: str, stop: threading.Event, settle: float = 0.0
+    ) -> None:
         self.conninfo = conninfo
         self.channel = channel
         self.stop = stop
+        # After a wake, how long to let further commits gather before the step runs: the
+        # API's own follower would otherwise catch up once per commit it made itself.
+        self.settle = settle
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
 
     def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
@@ -72,7 +77,11 @@ class NotifyWaiter:
 
     def wait(self, timeout: float) -> None:
         try:
-            for _ in self._connection().notifies(timeout=timeout, stop_after=1):
+            conn = self._connection()
+            woken = any(True for _ in conn.notifies(timeout=timeout, stop_after=1))
+            if woken and self.settle:
+                self.stop.wait(self.settle)
+            for _ in conn.notifies(timeout=0.0):  # what came meanwhile: one step covers it
                 pass
         except psycopg.OperationalError:
             self.close()
