@@ -199,6 +199,7 @@ def test_an_auditor_checks_proofs_in_the_browser(
     contact = world.contact(tenant, full_name="Putri Ayu", email="putri@example.id")
     world.call("PATCH", f"/v1/contacts/{contact['id']}", tenant, "agent", job_title="Manajer")
     events = world.call("GET", f"/v1/audit/events?contact_id={contact['id']}", tenant, "auditor")
+    world.covered(tenant, events["items"][-1]["position"])
     size = world.call("GET", "/v1/audit/checkpoints/latest", tenant, "auditor")["size"]
     _auditor_ready(console, tenant)
 
@@ -242,6 +243,7 @@ def test_tampered_proofs_and_checkpoints_are_shown_as_failed(
     contact = world.contact(tenant, full_name="Agus Wibowo")
     position = world.call("GET", f"/v1/audit/events?contact_id={contact['id']}", tenant,
                           "auditor")["items"][0]["position"]  # fmt: skip
+    world.covered(tenant, position)
     size = world.call("GET", "/v1/audit/checkpoints/latest", tenant, "auditor")["size"]
     _auditor_ready(console, tenant)
 

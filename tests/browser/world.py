@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import ADMIN_TOKEN
+from tests.harness import wait_until
 
 PASSWORD = "kata-sandi-konsol-uji-1"
 XSS_NAME = "<img src=x onerror=alert(1)>"
@@ -43,6 +44,18 @@ class World:
         response = self.client.request(method, path, json=body or None, headers=headers)
         assert response.is_success, f"{method} {path}: {response.status_code} {response.text}"
         return response.json() if response.content else None
+
+    def covered(self, tenant: Tenant, position: int) -> None:
+        """Wait until the latest signed checkpoint covers the event at ``position`` (the
+        server signs one within a bounded delay): before that, its inclusion proof is a
+        problem answer, which the console rightly shows as an error, not a verdict."""
+        path = f"/v1/audit/proofs/inclusion?position={position}"
+        headers = tenant.auth("auditor")
+        wait_until(
+            lambda: self.client.get(path, headers=headers).is_success,
+            15,
+            f"a checkpoint covering position {position}",
+        )
 
     def tenant(self, name: str) -> Tenant:
         created = self.call("POST", "/v1/tenants", None, "platform", name=name)
