@@ -15,6 +15,7 @@ from uuid import UUID
 from crypto.blind_index import BlindIndex
 from crypto.sealer import StorageOpenings, SubjectSealer
 from domain.contact import PERSONAL_FIELDS, Contact
+from projections.limits import limits_column
 from projections.runner import ReadModelProjection
 from projections.store import ReadModelStore, Write
 
@@ -222,22 +223,27 @@ def contact_rows(
     limit: int,
 ) -> list[dict[str, Any]]:
     """Live contacts of a tenant by id after ``after`` (``limit + 1`` rows, still sealed),
-    matching the blind indexes given."""
-    sql = "SELECT * FROM contacts_view WHERE tenant_id = :tenant AND erased = 0 AND id > :after"
+    matching the blind indexes given, each with its processing limits."""
+    sql = (
+        f"SELECT c.*, {limits_column(store.dialect, 'c.id', 'c.tenant_id')} FROM contacts_view c"
+        " WHERE c.tenant_id = :tenant AND c.erased = 0 AND c.id > :after"
+    )
     params: dict[str, Any] = {"tenant": str(tenant_id), "after": after}
     if email_index is not None:
-        sql += " AND email_index = :email"
+        sql += " AND c.email_index = :email"
         params["email"] = email_index
     if phone_index is not None:
-        sql += " AND phone_index = :phone"
+        sql += " AND c.phone_index = :phone"
         params["phone"] = phone_index
-    return store.query(f"{sql} ORDER BY id LIMIT {int(limit) + 1}", params)
+    return store.query(f"{sql} ORDER BY c.id LIMIT {int(limit) + 1}", params)
 
 
 def contact_row(store: ReadModelStore, tenant_id: UUID, contact_id: UUID) -> dict[str, Any] | None:
-    """One contact of the tenant's, still sealed (erased ones too: ``erased`` says so)."""
+    """One contact of the tenant's, still sealed (erased ones too: ``erased`` says so), with
+    its processing limits: one statement for what a read needs before it opens anything."""
     rows = store.query(
-        "SELECT * FROM contacts_view WHERE id = :id AND tenant_id = :tenant",
+        f"SELECT c.*, {limits_column(store.dialect, 'c.id', 'c.tenant_id')} FROM contacts_view c"
+        " WHERE c.id = :id AND c.tenant_id = :tenant",
         {"id": str(contact_id), "tenant": str(tenant_id)},
     )
     return rows[0] if rows else None

@@ -15,11 +15,13 @@ from uuid import UUID
 from domain.request import SubjectRequest
 from projections.runner import ReadModelProjection
 from projections.store import ReadModelStore, Write
-from sqlstore.sql import in_list
+from sqlstore.sql import Dialect, in_list
 
 RESTRICTED = "restricted"
 OBJECTED = "objected"
 EVERY_PURPOSE = "*"
+LIMITS_COLUMN = "processing_limits"
+Limits = dict[str, set[str]]  # kind -> purposes (``*``: all)
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS processing_limits_view (
@@ -69,9 +71,31 @@ class ProcessingLimitsProjection(ReadModelProjection):
         return [(_INSERT, {**common, "purpose": purpose}) for purpose in purposes]
 
 
+def limits_column(dialect: Dialect, subject: str, tenant: str) -> str:
+    """A column for a query of subjects' rows: each row's limits, read in the same
+    statement (a read then asks the decision point without a query of its own). ``subject``
+    and ``tenant`` name the outer query's columns; :func:`parsed_limits` reads the value."""
+    aggregate = "string_agg" if dialect == "postgres" else "group_concat"
+    return (
+        f"(SELECT {aggregate}(l.kind || ' ' || l.purpose, ',') FROM processing_limits_view l"
+        f" WHERE l.subject_id = {subject} AND l.tenant_id = {tenant}) AS {LIMITS_COLUMN}"
+    )
+
+
+def parsed_limits(value: str | None) -> Limits:
+    """A :func:`limits_column` value as kind -> purposes (kinds and codes hold no spaces
+    or commas)."""
+    found: Limits = {}
+    for pair in (value or "").split(","):
+        if pair:
+            kind, _, purpose = pair.partition(" ")
+            found.setdefault(kind, set()).add(purpose)
+    return found
+
+
 def limits_of(
     store: ReadModelStore, tenant_id: UUID, subjects: Sequence[UUID], kinds: Sequence[str]
-) -> dict[UUID, dict[str, set[str]]]:
+) -> dict[UUID, Limits]:
     """For each of ``subjects`` with a limit of one of ``kinds``: kind -> purposes (``*``:
     all). One query whatever the number of kinds: a read asks this before opening."""
     if not subjects or not kinds:
@@ -83,7 +107,7 @@ def limits_of(
         f" AND kind IN ({kind_list}) AND subject_id IN ({subject_list})",
         {**params, **kind_params, "tenant": str(tenant_id)},
     )
-    found: dict[UUID, dict[str, set[str]]] = {}
+    found: dict[UUID, Limits] = {}
     for row in rows:
         by_kind = found.setdefault(UUID(row["subject_id"]), {})
         by_kind.setdefault(row["kind"], set()).add(row["purpose"])

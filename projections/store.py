@@ -117,6 +117,8 @@ def create_tables(datastore: Any, statements: Sequence[str]) -> None:
 class ReadModelStore(Protocol):
     """Tables of read models plus the tracking table, in one database."""
 
+    dialect: Dialect
+
     def apply(
         self, tracking: Tracking, writes: Sequence[Write], previous: int | None = None
     ) -> None: ...

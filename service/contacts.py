@@ -12,6 +12,7 @@ from domain.contact import Contact
 from domain.errors import SubjectErased
 from domain.values import normalise_email, normalise_phone
 from projections.contacts import contact_row, contact_rows
+from projections.limits import LIMITS_COLUMN, parsed_limits
 from projections.store import ReadModelStore
 from service.crm import CRM, Committed
 from service.disclosure import AccessLog
@@ -89,6 +90,7 @@ class Contacts:
         row = contact_row(self.read_models, tenant_id, contact_id)
         if row is None:
             raise NotFound("no contact with that id")
+        self._know_limits(access, [row])
         view = None if row["erased"] else contact_view(self.crm, tenant_id, row, access)
         if view is None:  # erased, or its key destroyed since the row was read
             raise SubjectErased("the contact was erased")
@@ -114,7 +116,12 @@ class Contacts:
             after=after,
             limit=limit,
         )
+        self._know_limits(access, rows)
         return contact_page(self.crm, tenant_id, rows, limit, access)
+
+    @staticmethod
+    def _know_limits(access: AccessLog, rows: list[dict[str, Any]]) -> None:
+        access.know_limits({UUID(r["id"]): parsed_limits(r[LIMITS_COLUMN]) for r in rows})
 
     def _index(self, tenant_id: UUID, kind: str, value: str) -> str:
         normal = normalise_email(value) if kind == "email" else normalise_phone(value)

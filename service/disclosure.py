@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
@@ -31,7 +31,7 @@ from domain.keys import PLATFORM
 from domain.purposes import LEGAL, STORAGE, SUBJECT_REQUEST, Purpose
 from domain.purposes import purpose as catalogue_purpose
 from projections.consents import consenting_among
-from projections.limits import EVERY_PURPOSE, OBJECTED, RESTRICTED, limits_of
+from projections.limits import EVERY_PURPOSE, OBJECTED, RESTRICTED, Limits, limits_of
 from projections.store import ReadModelStore
 
 log = logging.getLogger("crm.service")
@@ -45,9 +45,14 @@ class Rule(Protocol):
     """One reason processing for a purpose may be refused."""
 
     def refusals(
-        self, tenant_id: UUID, subjects: Sequence[UUID], purpose: Purpose
+        self,
+        tenant_id: UUID,
+        subjects: Sequence[UUID],
+        purpose: Purpose,
+        known: Mapping[UUID, Limits] | None = None,
     ) -> dict[UUID, str]:
-        """The subjects refused for ``purpose``, each with its reason code."""
+        """The subjects refused for ``purpose``, each with its reason code. ``known``: the
+        processing limits of subjects already read with their rows (no query for those)."""
         ...
 
 
@@ -58,7 +63,11 @@ class ConsentRule:
         self.read_models = read_models
 
     def refusals(
-        self, tenant_id: UUID, subjects: Sequence[UUID], purpose: Purpose
+        self,
+        tenant_id: UUID,
+        subjects: Sequence[UUID],
+        purpose: Purpose,
+        known: Mapping[UUID, Limits] | None = None,
     ) -> dict[UUID, str]:
         if not purpose.requires_consent or not subjects:
             return {}
@@ -76,11 +85,19 @@ class LimitRule:
         self.kinds = tuple(kinds)  # RESTRICTED, OBJECTED: also the reason codes
 
     def refusals(
-        self, tenant_id: UUID, subjects: Sequence[UUID], purpose: Purpose
+        self,
+        tenant_id: UUID,
+        subjects: Sequence[UUID],
+        purpose: Purpose,
+        known: Mapping[UUID, Limits] | None = None,
     ) -> dict[UUID, str]:
         if purpose.code in ALWAYS_ALLOWED or not subjects:
             return {}
-        limited = limits_of(self.read_models, tenant_id, subjects, self.kinds)
+        known = known or {}
+        limited = {s: known[s] for s in subjects if known.get(s)}
+        unknown = [s for s in subjects if s not in known]
+        if unknown:
+            limited.update(limits_of(self.read_models, tenant_id, unknown, self.kinds))
         refused = {}
         for subject, by_kind in limited.items():
             reason = next(
@@ -105,12 +122,16 @@ class ProcessingGate:
         self.rules = list(rules)
 
     def refusals(
-        self, tenant_id: UUID, subjects: Sequence[UUID], purpose: Purpose
+        self,
+        tenant_id: UUID,
+        subjects: Sequence[UUID],
+        purpose: Purpose,
+        known: Mapping[UUID, Limits] | None = None,
     ) -> dict[UUID, str]:
         refused: dict[UUID, str] = {}
         for rule in self.rules:
             open_ones = [s for s in subjects if s not in refused]
-            refused.update(rule.refusals(tenant_id, open_ones, purpose))
+            refused.update(rule.refusals(tenant_id, open_ones, purpose, known))
         return refused
 
 
@@ -128,13 +149,19 @@ class AccessLog:
     decisions: dict[tuple[str, UUID], str | None] = field(default_factory=dict)
     fields: dict[UUID, set[str]] = field(default_factory=dict)
     kept: dict[UUID, frozenset[str]] | None = None  # what a record committed already covers
+    limits: dict[UUID, Limits] = field(default_factory=dict)  # read with the subjects' rows
+
+    def know_limits(self, limits: Mapping[UUID, Limits]) -> None:
+        """Processing limits read in the query that read the subjects' rows (the same
+        statement, so as current as the rows): the decision for them needs no query."""
+        self.limits.update(limits)
 
     def screen(self, subjects: Sequence[UUID]) -> dict[UUID, str]:
         """Decide for many subjects at once (a page); the refused ones with their reasons."""
         code = self.purpose.code
         undecided = [s for s in dict.fromkeys(subjects) if (code, s) not in self.decisions]
         if undecided:
-            refused = self.gate.refusals(self.tenant_id, undecided, self.purpose)
+            refused = self.gate.refusals(self.tenant_id, undecided, self.purpose, self.limits)
             self.decisions.update({(code, s): refused.get(s) for s in undecided})
         return {s: r for s in subjects if (r := self.decisions[(code, s)]) is not None}
 

@@ -4,6 +4,7 @@ notice recorded, and the 72-hour clock."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -262,3 +263,34 @@ def test_a_rejection_records_the_notice_too(api: Api) -> None:
     )
     assert rejected.json()["notice"]["content"] == "portability-rejected"
     assert rejected.json()["verification"] is None
+
+
+def test_limits_read_with_the_contact_rows_decide_reads_searches_and_pages(
+    api_on: Callable[[str], Api], backend: str
+) -> None:
+    """A read decides from the limits its own row query returned (aggregated in SQL, one
+    query on either engine): a restriction of two purposes and an objection to a third all
+    refuse, in a single read, a search and a page alike; other purposes still open."""
+    api = api_on(backend)
+    tenant = api.new_tenant()
+    cid = subject(api, tenant)
+    agent = tenant.auth("agent")
+    work(api, tenant, cid, "restriction", purposes=["marketing", "follow_up"])
+    work(api, tenant, cid, "objection", purposes=["service_improvement"])
+    reasons = {
+        "marketing": "restricted",
+        "follow_up": "restricted",
+        "service_improvement": "objected",
+    }
+    for purpose, reason in reasons.items():
+        named = {"purpose": purpose}
+        one = api.client.get(f"/v1/contacts/{cid}", params=named, headers=agent)
+        assert one.status_code == 409 and one.json()["errors"][0]["reason"] == reason
+        search = {**named, "email": "dewi@contoh.id"}
+        for params in (search, named):
+            listed = api.client.get("/v1/contacts", params=params, headers=agent).json()
+            assert listed["items"] == [
+                {"id": cid, "refused": {"purpose": purpose, "reason": reason}}
+            ]
+    opened = api.client.get(f"/v1/contacts/{cid}", headers=agent)
+    assert opened.status_code == 200 and opened.json()["full_name"] == "Dewi Lestari"
