@@ -45,6 +45,7 @@ SCHEMA = [
 class AccessTrailProjection(ReadModelProjection):
     name = "access_trail"
     schema = SCHEMA
+    inserts_only = True
 
     def writes_for(self, event: Any, position: int) -> list[Write]:
         if not isinstance(event, AccessRecord.Recorded):

@@ -30,6 +30,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from eventsourcing.application import Application
@@ -57,6 +58,10 @@ class ReadModelProjection(ABC):
 
     name: str
     schema: Sequence[str]
+    # Its writes only insert rows that no other of its writes touches, so their order does
+    # not matter: a batch runs them grouped by statement (one ``executemany`` per table
+    # rather than one statement per row, as alternating tables would make it).
+    inserts_only: bool = False
 
     @abstractmethod
     def writes_for(self, event: Any, position: int) -> list[Write]:
@@ -188,6 +193,8 @@ def pending_writes(
             continue
         writes.extend(projection.writes_for(event, notification_id))
         last = notification_id
+    if projection.inserts_only:
+        writes.sort(key=itemgetter(0))  # stable: each table's rows keep their order
     return last, writes
 
 
