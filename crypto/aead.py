@@ -26,9 +26,19 @@ def encrypt(key: bytes, plaintext: bytes, associated_data: bytes) -> bytes:
 
 def decrypt(key: bytes, blob: bytes, associated_data: bytes) -> bytes:
     """Open what :func:`encrypt` produced; any change to blob or context raises SealBroken."""
+    return decrypt_with(AESGCM(key), blob, associated_data)
+
+
+def cipher(key: bytes) -> AESGCM:
+    """The key set up once, for opening many values under it (:func:`decrypt_with`)."""
+    return AESGCM(key)
+
+
+def decrypt_with(opener: AESGCM, blob: bytes, associated_data: bytes) -> bytes:
+    """:func:`decrypt` with a key already set up by :func:`cipher`."""
     if len(blob) < NONCE_BYTES + 16:
         raise SealBroken("sealed value is truncated")
     try:
-        return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated_data)
+        return opener.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], associated_data)
     except InvalidTag:
         raise SealBroken("sealed value failed authentication") from None

@@ -8,6 +8,7 @@ token from where it was found, so a token moved anywhere else fails to open.
 from __future__ import annotations
 
 import base64
+import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,7 +19,7 @@ import orjson
 from crypto import aead
 from crypto.errors import KeyDestroyed, SealBroken
 from crypto.keystore import DataKey, Keystore
-from domain.sealing import PersonalValue, SealContext
+from domain.sealing import PersonalValue, SealContext, field_context, subject_context
 
 TOKEN_PREFIX = "s1"  # noqa: S105 - a format tag, not a secret
 
@@ -29,7 +30,9 @@ def parse_token(token: str) -> tuple[str, bytes]:
         prefix, key_id, body = token.split(".", 2)
         if prefix != TOKEN_PREFIX:
             raise ValueError(prefix)
-        return key_id, base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        # base64.urlsafe_b64decode, without its two extra passes over the text.
+        standard = body.replace("-", "+").replace("_", "/") + "=" * (-len(body) % 4)
+        return key_id, binascii.a2b_base64(standard)
     except ValueError:
         raise SealBroken("sealed value is malformed") from None
 
@@ -255,10 +258,12 @@ def open_with(
     """Open (field, event version, token) cells with the subject's key, each bound to the
     context it was found in. Raises KeyDestroyed for a token sealed under another key."""
     opened = []
+    opener = aead.cipher(data_key.key)  # one key set-up and one context prefix per subject
+    subject = subject_context(tenant_id, subject_id)
     for field, version, token in cells:
         key_id, blob = parse_token(token)
         if key_id != data_key.key_id:
             raise KeyDestroyed(f"subject {subject_id}: token sealed under another key")
-        context = SealContext(tenant_id, subject_id, field, version)
-        opened.append(orjson.loads(aead.decrypt(data_key.key, blob, context.associated_data())))
+        context = field_context(subject, field, version)
+        opened.append(orjson.loads(aead.decrypt_with(opener, blob, context)))
     return opened

@@ -23,9 +23,18 @@ class SealContext:
     event_version: int
 
     def associated_data(self) -> bytes:
-        return (
-            f"crm.sealed.v1|{self.tenant_id}|{self.subject_id}|{self.field}|{self.event_version}"
-        ).encode()
+        subject = subject_context(self.tenant_id, self.subject_id)
+        return field_context(subject, self.field, self.event_version)
+
+
+def subject_context(tenant_id: UUID, subject_id: UUID) -> str:
+    """What every value of one subject is bound to: computed once when many are opened."""
+    return f"crm.sealed.v1|{tenant_id}|{subject_id}|"
+
+
+def field_context(subject: str, field: str, event_version: int) -> bytes:
+    """A :class:`SealContext`'s associated data from its subject's part."""
+    return f"{subject}{field}|{event_version}".encode()
 
 
 class Sealer(Protocol):

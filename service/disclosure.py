@@ -167,7 +167,12 @@ class AccessLog:
 
     def require(self, subject_id: UUID) -> None:
         """Refuse (409) unless the subject's data may be processed for the purpose."""
-        reason = self.screen([subject_id]).get(subject_id)
+        key = (self.purpose.code, subject_id)
+        # Decided already (a page screens all its subjects first): no list to build.
+        if key in self.decisions:
+            reason = self.decisions[key]
+        else:
+            reason = self.screen([subject_id]).get(subject_id)
         if reason == NO_CONSENT:
             raise ConsentRequired(self.purpose.code)
         if reason is not None:

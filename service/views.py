@@ -35,12 +35,18 @@ class Page(NamedTuple):
 
 
 def contact_view(
-    crm: CRM, tenant_id: UUID, row: dict[str, Any], access: AccessLog
+    crm: CRM,
+    tenant_id: UUID,
+    row: dict[str, Any],
+    access: AccessLog,
+    subject_id: UUID | None = None,
 ) -> dict[str, Any] | None:
-    """A contacts_view row opened; ``None`` if the subject was erased after it was read."""
+    """A contacts_view row opened (``subject_id``: its id, when the caller parsed it
+    already); ``None`` if the subject was erased after it was read."""
     sealed = sealed_fields(row)
     try:
-        opened = crm.sealer.open_fields(tenant_id, UUID(row["id"]), sealed, access)
+        subject = UUID(row["id"]) if subject_id is None else subject_id
+        opened = crm.sealer.open_fields(tenant_id, subject, sealed, access)
     except KeyDestroyed:
         return None
     return {
@@ -59,13 +65,14 @@ def contact_page(
     """The first ``limit`` rows opened (erased ones left out), and every row's id. A subject
     the purpose is refused for appears with its id and the reason, no values."""
     page = rows[:limit]
-    refused = access.screen([UUID(row["id"]) for row in page])
+    subjects = [UUID(row["id"]) for row in page]
+    refused = access.screen(subjects)
     views = []
-    for row in page:
-        reason = refused.get(UUID(row["id"]))
+    for row, subject_id in zip(page, subjects, strict=True):
+        reason = refused.get(subject_id)
         if reason is not None:
             views.append(refused_view(row["id"], access.purpose.code, reason))
-        elif view := contact_view(crm, tenant_id, row, access):
+        elif view := contact_view(crm, tenant_id, row, access, subject_id):
             views.append(view)
     return Page(views, [row["id"] for row in rows])
 
