@@ -396,3 +396,27 @@ def test_storage_openings_are_one_record_per_run_and_a_rebuild_is_one_more(
     api.service.rebuild(api.service.runner.projections)
     runs = storage_records(api)
     assert [r["operation"] for r in runs] == ["crm serve", "crm projections rebuild"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_page_of_many_subjects_is_one_record_found_by_each_subject_and_rebuilt_alike(
+    api_on: Callable[[str], Api], backend: str
+) -> None:
+    """A page's record indexes every subject on it (stored in several inserts of many rows
+    each), so each subject's trail shows it, before and after a rebuild of the trail."""
+    api = api_on(backend)
+    tenant = api.new_tenant()
+    officer = tenant.auth("privacy_officer")
+    ids = sorted(api.new_contact(tenant, full_name=f"Warga {n}")["id"] for n in range(110))
+    page = api.client.get("/v1/contacts", params={"limit": 110}, headers=tenant.auth("agent"))
+    assert page.status_code == 200 and len(page.json()["items"]) == 110
+
+    def pages_of(cid: str) -> list[dict[str, Any]]:
+        trail = api.client.get("/v1/audit/access", params={"contact_id": cid}, headers=officer)
+        return [i for i in trail.json()["items"] if i["operation"] == "GET /v1/contacts"]
+
+    (record,) = pages_of(ids[0])
+    assert sorted(record["subject_ids"]) == ids
+    assert all(pages_of(cid) == [record] for cid in ids)
+    api.service.rebuild([p for p in api.service.runner.projections if p.name == "access_trail"])
+    assert all(pages_of(cid) == [record] for cid in ids)
