@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from crypto.keystore import PendingErasure, SqlKeystore, wrap_context
+from crypto.keystore import PendingErasure, wrap_context
+from crypto.sql_keystore import SqlKeystore
 
 ERASURE_DEADLINE = timedelta(hours=72)
 

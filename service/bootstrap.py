@@ -14,9 +14,9 @@ from uuid import UUID
 from crypto.blind_index import BlindIndex
 from crypto.derive import key_fingerprint
 from crypto.kek import LocalKeyEncryptionKey, decode_key, retired_key_files
-from crypto.keystore import SqlKeystore
 from crypto.sealer import StorageOpenings, SubjectSealer
 from crypto.signing import Signer
+from crypto.sql_keystore import SqlKeystore
 from domain.errors import ProcessingRefused
 from domain.purposes import Purpose
 from domain.purposes import purpose as catalogue_purpose

@@ -25,7 +25,8 @@ from typing import Any
 from uuid import UUID
 
 from crypto.certificates import ErasureCertificate
-from crypto.keystore import Destruction, SqlKeystore
+from crypto.keystore import Destruction
+from crypto.sql_keystore import SqlKeystore
 from domain.contact import Contact
 from domain.errors import SubjectErased, VersionMismatch
 from domain.keys import PLATFORM, SubjectKey, subject_key_id

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crypto.blind_index import BlindIndex
-from crypto.keystore import SqlKeystore
 from crypto.sealer import StorageOpenings, SubjectSealer
 from crypto.signing import Signer
+from crypto.sql_keystore import SqlKeystore
 from projections.access import AccessTrailProjection
 from projections.activities import ActivitiesProjection
 from projections.audit import AuditTimelineProjection

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from uuid import UUID
 
-from crypto.keystore import SqlKeystore
+from crypto.sql_keystore import SqlKeystore
 from domain.keys import subject_key_id
 from storage.ledger import LedgerRecorder
 

@@ -29,7 +29,8 @@ import pytest
 
 from crypto.errors import KeyDestroyed
 from crypto.kek import LocalKeyEncryptionKey
-from crypto.keystore import DataKey, Keystore, SqlKeystore
+from crypto.keystore import DataKey, Keystore
+from crypto.sql_keystore import SqlKeystore
 from sqlstore.sql import SqlCursor, SqlDatabase, open_database
 from tests.harness import wait_until
 

@@ -12,7 +12,8 @@ import pytest
 
 from crypto import aead
 from crypto.kek import LocalKeyEncryptionKey
-from crypto.keystore import InMemoryKeystore, Keystore, SqlKeystore
+from crypto.keystore import InMemoryKeystore, Keystore
+from crypto.sql_keystore import SqlKeystore
 from sqlstore.sql import open_database
 from tests.contract.backends import new_postgres_url
 from tests.harness import PostgresServer

@@ -35,7 +35,8 @@ import pytest
 from crypto import aead
 from crypto.errors import KeyDestroyed
 from crypto.kek import LocalKeyEncryptionKey
-from crypto.keystore import InMemoryKeystore, Keystore, SqlKeystore
+from crypto.keystore import InMemoryKeystore, Keystore
+from crypto.sql_keystore import SqlKeystore
 from sqlstore.sql import SqlDatabase, open_database
 from tests.contract.backends import new_postgres_url
 from tests.contract.key_batches import KeyBatchCases

@@ -21,9 +21,9 @@ from crypto.kek import (
     load_or_create_key_file,
     retired_key_files,
 )
-from crypto.keystore import SqlKeystore
 from crypto.sealer import SubjectSealer
 from crypto.signing import Signer
+from crypto.sql_keystore import SqlKeystore
 from projections.messages import EventDecoder, Marker
 from projections.relay import Relay
 from service.bootstrap import bootstrap

@@ -13,8 +13,8 @@ import pytest
 
 from crypto.errors import CryptoError
 from crypto.kek import LocalKeyEncryptionKey
-from crypto.keystore import SqlKeystore
 from crypto.rotation import KekInUse, KekRotator, pending_erasures, record_kek_destroyed
+from crypto.sql_keystore import SqlKeystore
 from domain.errors import ErasurePending, SubjectErased
 from service.bootstrap import Service, bootstrap
 from service.settings import Settings

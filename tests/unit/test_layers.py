@@ -147,7 +147,7 @@ def test_the_graph_covers_every_package_and_sees_real_imports() -> None:
 
     assert {name.partition(".")[0] for name in modules} == set(LAYERS)
     assert "projections.runner" in modules["service.bootstrap"]
-    assert "sqlstore.sql" in modules["crypto.keystore"]
+    assert "sqlstore.sql" in modules["crypto.sql_keystore"]
     assert "service.bootstrap" in modules["api.cli"]  # a module-level ``from ... import``
 
 
