@@ -89,7 +89,7 @@ class SqlKeystore(Keystore):
     def initialised(self) -> bool:
         """Whether this keystore was ever used: it has recorded a KEK."""
         try:
-            with self.db.transaction(write=False) as cur:
+            with self.db.reading() as cur:
                 row = cur.execute("SELECT COUNT(*) AS n FROM key_encryption_keys").fetchone()
         except Exception:  # no table yet: sqlite3 and psycopg differ, both mean "never used"
             return False
@@ -108,7 +108,7 @@ class SqlKeystore(Keystore):
             )
 
     def identity(self) -> str:
-        with self.db.transaction(write=False) as cur:
+        with self.db.reading() as cur:
             row = cur.execute("SELECT keystore_id FROM keystore_identity").fetchone()
         return str(row["keystore_id"]) if row else ""
 
@@ -138,7 +138,7 @@ class SqlKeystore(Keystore):
     def check_unwrapping(self) -> None:
         """Unwrap the newest live data key, bypassing the cache: readiness proves the KEK
         (or the KMS behind it) still opens the keys, not only that the database answers."""
-        with self.db.transaction(write=False) as cur:
+        with self.db.reading() as cur:
             row = cur.execute(
                 "SELECT subject_id, tenant_id, key_id, kek_id, wrapped_key FROM subject_keys"
                 " WHERE wrapped_key IS NOT NULL ORDER BY created_at DESC LIMIT 1"
@@ -188,7 +188,7 @@ class SqlKeystore(Keystore):
         cached = self.cache.get(subject_id)
         if cached is not None:
             return cached[0] != tenant_id
-        with self.db.transaction(write=False) as cur:
+        with self.db.reading() as cur:
             row = cur.execute(
                 "SELECT tenant_id, wrapped_key FROM subject_keys WHERE subject_id = :subject",
                 {"subject": str(subject_id)},
@@ -211,7 +211,7 @@ class SqlKeystore(Keystore):
 
     def _read_keys(self, tenant_id: UUID, subject_ids: Sequence[UUID]) -> dict[UUID, DataKey]:
         ids, params = in_list("s", [str(s) for s in subject_ids])
-        with self.db.transaction(write=False) as cur:
+        with self.db.reading() as cur:
             rows = cur.execute(
                 "SELECT subject_id, tenant_id, key_id, kek_id, wrapped_key FROM subject_keys"
                 f" WHERE subject_id IN ({ids})",
@@ -233,7 +233,7 @@ class SqlKeystore(Keystore):
             if owner != tenant_id:
                 raise KeyDestroyed(f"subject {subject_id} belongs to another tenant")
             return cached_key
-        with self.db.transaction(write=False) as cur:
+        with self.db.reading() as cur:
             row = cur.execute(
                 "SELECT tenant_id, key_id, kek_id, wrapped_key FROM subject_keys"
                 " WHERE subject_id = :subject",
@@ -258,7 +258,7 @@ class SqlKeystore(Keystore):
     def key_rows(self, after_subject: str, limit: int) -> list[dict[str, object]]:
         """The keystore's rows (ids and times only, never key material), in subject order,
         from after ``after_subject``: for audits that walk the whole keystore in pages."""
-        with self.db.transaction(write=False) as cur:
+        with self.db.reading() as cur:
             return cur.execute(
                 "SELECT subject_id, tenant_id, key_id, created_at, destroyed_at"
                 " FROM subject_keys WHERE subject_id > :after ORDER BY subject_id LIMIT :limit",
@@ -339,7 +339,7 @@ class SqlKeystore(Keystore):
 
     def destroyed_count(self) -> int:
         """How many keys (not fences of subjects that never had one) are destroyed."""
-        with self.db.transaction(write=False) as cur:
+        with self.db.reading() as cur:
             row = cur.execute(
                 "SELECT COUNT(*) AS n FROM subject_keys"
                 " WHERE destroyed_at IS NOT NULL AND key_id <> 'none'"
@@ -351,7 +351,7 @@ class SqlKeystore(Keystore):
         if not subject_ids:
             return set()
         ids, params = in_list("s", subject_ids)
-        with self.db.transaction(write=False) as cur:
+        with self.db.reading() as cur:
             rows = cur.execute(
                 "SELECT subject_id FROM subject_keys WHERE destroyed_at IS NULL"
                 f" AND subject_id IN ({ids})",
@@ -362,7 +362,7 @@ class SqlKeystore(Keystore):
     def unrecorded_erasures(self, limit: int = 100) -> list[dict[str, Any]]:
         """Destroyed keys whose erasure is not known to be recorded in the event store: a
         process that died between the two, or a keystore from before the bookkeeping."""
-        with self.db.transaction(write=False) as cur:
+        with self.db.reading() as cur:
             return cur.execute(
                 "SELECT subject_id, tenant_id, key_id, destroyed_at, erasure_id"
                 " FROM subject_keys WHERE destroyed_at IS NOT NULL AND recorded_at IS NULL"

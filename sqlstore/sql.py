@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import Any, Literal
 
@@ -81,6 +81,11 @@ class SqlDatabase(ABC):
         """Run statements in one transaction: committed on success, rolled back on error."""
         yield SqlCursor(None, self.dialect)  # pragma: no cover
 
+    def reading(self) -> AbstractContextManager[SqlCursor]:
+        """A cursor for one statement that only reads (one statement sees one snapshot, so
+        it needs no transaction around it): on PostgreSQL one round trip instead of three."""
+        return self.transaction(write=False)
+
     def run_script(self, statements: list[str]) -> None:
         with self.transaction() as cur:
             for statement in statements:
@@ -105,7 +110,7 @@ class SqlDatabase(ABC):
                     cur.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def ping(self) -> None:
-        with self.transaction(write=False) as cur:
+        with self.reading() as cur:
             cur.execute("SELECT 1 AS ok")
 
     @abstractmethod
@@ -170,6 +175,16 @@ class PostgresDatabase(SqlDatabase):
     def transaction(self, *, write: bool = True) -> Iterator[SqlCursor]:
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             yield SqlCursor(cur, "postgres")
+
+    @contextmanager
+    def reading(self) -> Iterator[SqlCursor]:
+        with self.pool.connection() as conn:
+            conn.autocommit = True  # a client-side switch on an idle connection: no round trip
+            try:
+                with conn.cursor() as cur:
+                    yield SqlCursor(cur, "postgres")
+            finally:
+                conn.autocommit = False
 
     def close(self) -> None:
         self.pool.close()
