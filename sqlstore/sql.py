@@ -184,7 +184,8 @@ class PostgresDatabase(SqlDatabase):
                 with conn.cursor() as cur:
                     yield SqlCursor(cur, "postgres")
             finally:
-                conn.autocommit = False
+                if not conn.closed:  # a broken connection is discarded by the pool anyway
+                    conn.autocommit = False
 
     def close(self) -> None:
         self.pool.close()
