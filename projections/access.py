@@ -84,8 +84,8 @@ class AccessTrailProjection(ReadModelProjection):
 
 
 def subject_rows(position: int, tenant_id: str, subjects: Sequence[str]) -> Write:
-    """One statement for many subjects' trail rows (a page of 500 is one insert, not 500:
-    per row, the driver's work costs more than the database's)."""
+    """One statement for many subjects' trail rows (a page of 500 is eleven inserts, not
+    500: per row, the driver's work costs more than the database's)."""
     values = ", ".join(f"(:position, :s{n}, :tenant_id)" for n in range(len(subjects)))
     return (
         f"INSERT INTO access_subjects_view (position, subject_id, tenant_id) VALUES {values}",
