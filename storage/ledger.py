@@ -259,6 +259,7 @@ class LedgerRecorder:
         yield cur
 
     def read(self) -> AbstractContextManager[SqlCursor]:
+        """A cursor for one statement that only reads (one statement sees one snapshot)."""
         return self._transaction(commit=False)
 
     def write(self) -> AbstractContextManager[SqlCursor]:
@@ -407,6 +408,14 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         return self._enter_in_ledger(curs, ids, stored_events)
+
+    @contextmanager
+    def read(self) -> Iterator[SqlCursor]:
+        """On the library's pool, whose connections are in autocommit: the statement alone,
+        one round trip, where a transaction around it would add a BEGIN and a ROLLBACK (a
+        command's load reads its snapshot here before its events)."""
+        with self.datastore.get_connection() as conn, conn.cursor() as cur:
+            yield SqlCursor(cur, self.dialect)
 
     @contextmanager
     def _cursor_beside(self, cur: Any) -> Iterator[Any]:
