@@ -32,6 +32,10 @@ class SameDatabaseStore(Protocol):
 
     def advance_on(self, cur: Any, names: Sequence[str], previous: int, new: int) -> set[str]: ...
 
+    def queue_advance_on(self, cur: Any, names: Sequence[str], previous: str, new: str) -> None: ...
+
+    def advanced_on(self, cur: Any, new: int) -> set[str]: ...
+
     def write_on(self, cur: Any, writes: Sequence[Write]) -> None: ...
 
 
@@ -49,13 +53,21 @@ class InTransactionProjector:
         self.projections = sorted(projections, key=lambda p: p.name)
         self.names = [p.name for p in self.projections]
 
-    def apply(self, cur: Any, previous: int, events: Sequence[tuple[int, StoredEvent]]) -> None:
+    def apply(
+        self,
+        cur: Any,
+        previous: int,
+        events: Sequence[tuple[int, StoredEvent]],
+        advanced: set[str] | None = None,
+    ) -> None:
         """Project ``events`` (position, stored event), which follow ``previous``, the
         last position stored before them, on ``cur`` (the inserting transaction's), for
-        each projection that was at ``previous``."""
+        each projection that was at ``previous``: those ``advanced`` when they were claimed
+        already (:meth:`claim`), else claimed here."""
         if not events or previous == 0:
             return  # a log's first events: the runner claims the tracking rows
-        advanced = self.store.advance_on(cur, self.names, previous, events[-1][0])
+        if advanced is None:
+            advanced = self.store.advance_on(cur, self.names, previous, events[-1][0])
         if not advanced:
             return
         decoded = [(position, self.mapper.to_domain_event(stored)) for position, stored in events]
@@ -63,3 +75,14 @@ class InTransactionProjector:
             if projection.name in advanced:
                 _, writes = pending_writes(projection, previous, decoded)
                 self.store.write_on(cur, writes)
+
+    def claim(self, cur: Any, previous: str, new: str) -> None:
+        """Queue the claim of the tracking rows with the positions as SQL the statement
+        evaluates (the ledger head's position before the batch, the batch's last position),
+        so that on PostgreSQL it goes out with the insert, in its round trip; what it
+        claimed is :meth:`claimed`. No row is at the position of an empty log's head."""
+        self.store.queue_advance_on(cur, self.names, previous, new)
+
+    def claimed(self, cur: Any, new: int) -> set[str]:
+        """The projections :meth:`claim` moved to ``new``, the batch's last position."""
+        return self.store.advanced_on(cur, new)

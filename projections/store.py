@@ -50,19 +50,20 @@ _ADVANCE = (
     " RETURNING notification_id"
 )
 _SELECT_ALL = "SELECT application_name, notification_id FROM {tracking}"
-# Every named row still at :previous moves to :new, in one statement; PostgreSQL locks the
-# rows first in name order (the order the runner and a swap take them: no deadlock).
+# Every named row still at {previous} moves to {new}, in one statement; PostgreSQL locks
+# the rows first in name order (the order the runner and a swap take them: no deadlock).
+# The two positions are parameters, or SQL the statement evaluates (see queue_advance_on).
 _ADVANCE_TOGETHER = {
     "sqlite": (
-        "UPDATE {tracking} SET notification_id = :new WHERE notification_id = :previous"
+        "UPDATE {tracking} SET notification_id = {new} WHERE notification_id = {previous}"
         " AND application_name IN (SELECT value FROM json_each(:names))"
-        " RETURNING application_name"
+        " RETURNING application_name, notification_id"
     ),
     "postgres": (
-        "UPDATE {tracking} SET notification_id = :new WHERE application_name IN ("
+        "UPDATE {tracking} SET notification_id = {new} WHERE application_name IN ("
         "SELECT application_name FROM {tracking} WHERE application_name = ANY(:names)"
-        ' AND notification_id = :previous ORDER BY application_name COLLATE "C" FOR UPDATE)'
-        " RETURNING application_name"
+        ' AND notification_id = {previous} ORDER BY application_name COLLATE "C" FOR UPDATE)'
+        " RETURNING application_name, notification_id"
     ),
 }
 _FORGET = "DELETE FROM {tracking} WHERE application_name = :name"
@@ -132,6 +133,17 @@ class ReadModelStore(Protocol):
     def tracked(self) -> dict[str, int]: ...
 
     def advance_on(self, cur: Any, names: Sequence[str], previous: int, new: int) -> set[str]: ...
+
+    def queue_advance_on(
+        self,
+        cur: Any,
+        names: Sequence[str],
+        previous: str,
+        new: str,
+        params: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+    def advanced_on(self, cur: Any, new: int) -> set[str]: ...
 
     def write_on(self, cur: Any, writes: Sequence[Write]) -> None: ...
 
@@ -261,12 +273,35 @@ class ReadModels(ABC):
         """On ``cur``, a transaction of the same database that is not the store's own (the
         event store's write): move every projection of ``names`` still at ``previous`` to
         ``new``; the names moved. One statement, whatever the number of projections."""
+        self.queue_advance_on(cur, names, ":previous", ":new", {"previous": previous, "new": new})
+        return self.advanced_on(cur, new)
+
+    def queue_advance_on(
+        self,
+        cur: Any,
+        names: Sequence[str],
+        previous: str,
+        new: str,
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        """:meth:`advance_on` with both positions given as SQL (a parameter, or a subquery
+        the statement evaluates in the write's transaction), its result left to
+        :meth:`advanced_on`: in psycopg's pipeline mode the statement then travels with the
+        ones before it, in their round trip."""
         names_param: Any = orjson.dumps(list(names)).decode() if self.dialect == "sqlite" else names
-        cur.execute(
-            self._tracking_sql(_ADVANCE_TOGETHER[self.dialect]),
-            {"names": names_param, "previous": previous, "new": new},
+        template = _ADVANCE_TOGETHER[self.dialect].format(
+            tracking="{tracking}", previous=previous, new=new
         )
-        return {row["application_name"] for row in cur.fetchall()}
+        cur.execute(self._tracking_sql(template), {**(params or {}), "names": names_param})
+
+    def advanced_on(self, cur: Any, new: int) -> set[str]:
+        """The names :meth:`queue_advance_on` moved, each of which must now be at ``new``:
+        a row moved anywhere else fails the write (exactly once rests on that position)."""
+        moved = {row["application_name"]: int(row["notification_id"]) for row in cur.fetchall()}
+        wrong = {name: at for name, at in moved.items() if at != new}
+        if wrong:
+            raise StaleBatch(f"tracking moved to {wrong}, not to the batch's position {new}")
+        return set(moved)
 
     def write_on(self, cur: Any, writes: Sequence[Write]) -> None:
         """Run read-model writes on another transaction's cursor (see :meth:`advance_on`)."""

@@ -14,7 +14,7 @@ head read here is always the latest.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,10 +71,24 @@ SCHEMA = [
 ]
 
 
+HEAD = "SELECT * FROM ledger_head WHERE id = 1"
+HEAD_POSITION = "(SELECT position FROM ledger_head WHERE id = 1)"  # until the write moves it
+
+
 class InTransaction(Protocol):
     """What an insert calls after the ledger: :mod:`projections.in_transaction`."""
 
-    def apply(self, cur: Any, previous: int, events: Sequence[tuple[int, StoredEvent]]) -> None: ...
+    def apply(
+        self,
+        cur: Any,
+        previous: int,
+        events: Sequence[tuple[int, StoredEvent]],
+        advanced: set[str] | None = None,
+    ) -> None: ...
+
+    def claim(self, cur: Any, previous: str, new: str) -> None: ...
+
+    def claimed(self, cur: Any, new: int) -> set[str]: ...
 
 
 @dataclass(frozen=True)
@@ -112,7 +126,17 @@ class LedgerWriter:
     def append(self, cur: SqlCursor, events: Sequence[tuple[int, StoredEvent]]) -> int:
         """Enter ``events`` (position, stored event); return the position of the last event
         entered before them (0 for the log's first), the position they follow."""
-        head = self._head(cur)
+        return self.append_after(cur, cur.execute(HEAD).fetchone(), events)
+
+    def append_after(
+        self,
+        cur: SqlCursor,
+        head_row: Mapping[str, Any] | None,
+        events: Sequence[tuple[int, StoredEvent]],
+    ) -> int:
+        """:meth:`append`, the head already read (``head_row``, :data:`HEAD`'s row, None
+        for an empty ledger) in the write's transaction, with the table's lock held."""
+        head = self._head(head_row)
         previous = head.position
         if not events:
             return previous
@@ -151,8 +175,7 @@ class LedgerWriter:
             "chain_hash": head.chain.hex(),
         }
 
-    def _head(self, cur: SqlCursor) -> _Head:
-        row = cur.execute("SELECT * FROM ledger_head WHERE id = 1").fetchone()
+    def _head(self, row: Mapping[str, Any] | None) -> _Head:
         if row is None:
             return _Head(0, 0, GENESIS, Frontier(), 0, self.clock())
         nodes = [bytes.fromhex(h) for h in orjson.loads(row["frontier"])]
@@ -390,11 +413,13 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
                 with conn.cursor() as curs:
                     self._insert_events(curs, stored_events, **kwargs)
                 if stored_events:
-                    with conn.cursor() as curs:
+                    with conn.cursor() as curs, conn.cursor() as head, conn.cursor() as claim:
                         try:
                             self._insert_stored_events(curs, stored_events, **kwargs)
+                            self._read_with_insert(head, claim)
                             pipeline.sync()  # constraint violations surface here
                             ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+                            self._enter_after_insert(curs, ids, stored_events, head, claim)
                         except Exception as exc:
                             failure = exc
                     if failure is not None:
@@ -403,11 +428,35 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
                 raise failure  # outside the pipeline block, as the library does
         return ids
 
-    def _fetch_ids_after_insert_events(
-        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-        return self._enter_in_ledger(curs, ids, stored_events)
+    def _read_with_insert(self, head: Any, claim: Any) -> None:
+        """Queue what the ledger and the projections read before they write (the head; the
+        claim of the tracking rows, its positions as subqueries), so that both travel with
+        the insert, in its round trip: the table's lock makes the batch's last position
+        the highest stored, and the head is still the one before the batch."""
+        self._require_ledger()
+        head.execute(HEAD)
+        if self.projector is not None:
+            last = f"(SELECT max(notification_id) FROM {self.events_table})"
+            self.projector.claim(claim, HEAD_POSITION, last)
+
+    def _enter_after_insert(
+        self,
+        curs: Any,
+        ids: Sequence[int] | None,
+        stored_events: Sequence[StoredEvent],
+        head: Any,
+        claim: Any,
+    ) -> None:
+        """:meth:`_enter_in_ledger`, from what :meth:`_read_with_insert` read."""
+        assert ids is not None
+        inserted = list(zip(ids, stored_events, strict=True))
+        previous = self._require_ledger().append_after(
+            SqlCursor(curs, self.dialect), head.fetchone(), inserted
+        )
+        if self.projector is not None:
+            advanced = self.projector.claimed(claim, inserted[-1][0])
+            with self._cursor_beside(curs) as beside:
+                self.projector.apply(beside, previous, inserted, advanced)
 
     @contextmanager
     def read(self) -> Iterator[SqlCursor]:

@@ -4,9 +4,11 @@ The library's tracking cases (``test_library_recorders.py``) cover ``insert_trac
 the project adds on top is covered here, engine-blind: ``apply`` with ``previous`` (a
 compare-and-set of the tracking row, so a batch that does not start where the last one
 ended is a :class:`StaleBatch` and writes nothing), ``apply_many`` (every batch commits or
-none does), runs of one statement (``executemany``) kept in order with the rest, ``query``
-with ``:name`` parameters, ``discard`` and ``swap_in`` of rebuilt tables. Only how an
-engine lists its indexes, and PostgreSQL's lock timeout on a swap, are engine-specific.
+none does), the claim of the rows from another transaction (``queue_advance_on`` and
+``advanced_on``, as the event store's write makes it), runs of one statement
+(``executemany``) kept in order with the rest, ``query`` with ``:name`` parameters,
+``discard`` and ``swap_in`` of rebuilt tables. Only how an engine lists its indexes, and
+PostgreSQL's lock timeout on a swap, are engine-specific.
 """
 
 from __future__ import annotations
@@ -202,6 +204,32 @@ class ReadModelStoreContract:
         store.apply(Tracking("things", 1), [], previous=0)
 
         assert store.tracked() == {"things": 1}  # not the library's "__migration__" row
+
+    def test_a_claim_in_another_transaction_moves_the_rows_at_its_first_position_to_its_second(
+        self, store: Any
+    ) -> None:
+        """The event store's write claims the rows with positions it has not read yet
+        (subqueries its statement evaluates): only the rows at the first move."""
+        for name, at in (("a", 3), ("b", 3), ("c", 2)):
+            store.apply(Tracking(name, at), [], previous=0)
+
+        with store.datastore.transaction(commit=True) as cur:
+            store.queue_advance_on(cur, ["a", "b", "c"], "(SELECT 3)", "(SELECT 7)")
+            claimed = store.advanced_on(cur, 7)
+
+        assert claimed == {"a", "b"}
+        assert store.tracked() == {"a": 7, "b": 7, "c": 2}
+
+    def test_a_claim_that_lands_anywhere_but_the_batch_position_fails_its_transaction(
+        self, store: Any
+    ) -> None:
+        store.apply(Tracking("a", 3), [], previous=0)
+
+        with pytest.raises(StaleBatch), store.datastore.transaction(commit=True) as cur:
+            store.queue_advance_on(cur, ["a"], "(SELECT 3)", "(SELECT 6)")
+            store.advanced_on(cur, 7)
+
+        assert store.tracked() == {"a": 3}
 
     def test_swap_in_replaces_the_live_tables_and_hands_over_the_position(
         self, store: ReadModelStore
