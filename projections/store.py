@@ -24,7 +24,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import groupby
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Protocol
@@ -165,11 +164,6 @@ def execute_writes(cur: Any, writes: Sequence[Write], dialect_sql: Callable[[str
             cur.execute(dialect_sql(sql), rows[0])
         else:
             cur.executemany(dialect_sql(sql), rows)
-
-
-@lru_cache(maxsize=4096)
-def _pyformat(sql: str) -> str:
-    return to_pyformat(sql)
 
 
 def _quoted(name: str) -> str:
@@ -377,10 +371,10 @@ class PostgresReadModels(ReadModels, PostgresTrackingRecorder):
         self._table = Identifier(datastore.schema, self.tracking_table_name)
 
     def _in_dialect(self, sql: str) -> str:
-        return _pyformat(sql)
+        return to_pyformat(sql)
 
     def _tracking_sql(self, template: str) -> Composed:
-        return SQL(_pyformat(template)).format(tracking=self._table)
+        return SQL(to_pyformat(template)).format(tracking=self._table)
 
     def _lock_for_swap(self, cur: Any, tracking_names: Sequence[str]) -> None:
         """A bounded wait for the tables, and the tracking rows locked before them in the

@@ -14,6 +14,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,8 +34,12 @@ def in_list(prefix: str, values: Sequence[object]) -> tuple[str, dict[str, objec
     return ", ".join(":" + name for name in params), params
 
 
+@lru_cache(maxsize=4096)
 def to_pyformat(sql: str) -> str:
-    """Rewrite ``:name`` parameters as psycopg's ``%(name)s`` (``::casts`` are left alone)."""
+    """Rewrite ``:name`` parameters as psycopg's ``%(name)s`` (``::casts`` are left alone).
+
+    Cached: statements are a bounded set of templates, and the rewrite of a long one (the
+    ledger head's upsert) cost more CPU than sending it."""
     return _NAMED_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
