@@ -34,7 +34,7 @@ from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 from psycopg.sql import SQL, Composed, Identifier, Literal
 
-from sqlstore.sql import Dialect, to_pyformat
+from sqlstore.sql import Dialect, as_multi_row, to_pyformat
 
 Write = tuple[str, Mapping[str, Any]]
 Batch = tuple[Tracking, Sequence[Write], int]  # (position reached, writes, position before)
@@ -156,14 +156,20 @@ class ReadModelStore(Protocol):
 
 
 def execute_writes(cur: Any, writes: Sequence[Write], dialect_sql: Callable[[str], str]) -> None:
-    """Run the writes in order; a run of the same statement goes as one ``executemany``
+    """Run the writes in order; a run of the same single-row insert goes as multi-row
+    inserts (:func:`as_multi_row`), a run of any other statement as one ``executemany``
     (one round trip in psycopg's pipeline mode) rather than one round trip per row."""
     for sql, group in groupby(writes, key=itemgetter(0)):
-        rows = [dict(params) for _, params in group]
+        rows = [params for _, params in group]
         if len(rows) == 1:
-            cur.execute(dialect_sql(sql), rows[0])
-        else:
-            cur.executemany(dialect_sql(sql), rows)
+            cur.execute(dialect_sql(sql), dict(rows[0]))
+            continue
+        statements = as_multi_row(sql, rows)
+        if len(statements) == len(rows):
+            cur.executemany(dialect_sql(sql), [dict(row) for row in rows])
+            continue
+        for statement, params in statements:
+            cur.execute(dialect_sql(statement), params)
 
 
 def _quoted(name: str) -> str:

@@ -43,6 +43,46 @@ def to_pyformat(sql: str) -> str:
     return _NAMED_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
 
 
+_SINGLE_ROW_INSERT = re.compile(
+    r"(INSERT INTO \S+ \([^()]*\) VALUES )\(((?:\s*:[A-Za-z_]\w*\s*,)*\s*:[A-Za-z_]\w*\s*)\)"
+)
+# psycopg keeps a statement's parsed form only up to this many parameters (and 4096 bytes).
+MAX_CACHED_PARAMS = 50
+
+
+@lru_cache(maxsize=1024)
+def _rows_template(sql: str, rows: int) -> tuple[str, tuple[str, ...]] | None:
+    """``sql`` (one row's ``INSERT ... VALUES (:a, :b)``) for ``rows`` rows, and its
+    parameter names; None for any other statement."""
+    match = _SINGLE_ROW_INSERT.fullmatch(sql.strip())
+    if match is None:
+        return None
+    names = tuple(name.strip()[1:] for name in match.group(2).split(","))
+    values = ", ".join(
+        "(" + ", ".join(f":{name}__{row}" for name in names) + ")" for row in range(rows)
+    )
+    return match.group(1) + values, names
+
+
+def as_multi_row(sql: str, rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """A run of one single-row ``INSERT ... VALUES`` as multi-row statements of up to
+    :data:`MAX_CACHED_PARAMS` parameters: the same rows in the same order, and the same
+    all-or-nothing in a transaction, for a fraction of the driver's per-statement work (a
+    pipelined ``executemany`` still binds and executes once per row). Any other statement
+    comes back as one statement per row."""
+    one = _rows_template(sql, 1)
+    if one is None or len(rows) < 2:
+        return [(sql, dict(row)) for row in rows]
+    per = max(MAX_CACHED_PARAMS // len(one[1]), 1)
+    statements = []
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        template, names = _rows_template(sql, len(chunk))  # type: ignore[misc]
+        params = {f"{name}__{n}": row[name] for n, row in enumerate(chunk) for name in names}
+        statements.append((template, params))
+    return statements
+
+
 class SqlCursor:
     """A cursor that speaks ``:name`` parameters on either engine."""
 

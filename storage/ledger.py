@@ -37,7 +37,7 @@ from psycopg.sql import SQL
 from crypto.ledger import GENESIS, SignedTreeHead, TreeHead, chain_hash, event_hash
 from crypto.merkle import Frontier, leaf_hash
 from crypto.signing import Signer
-from sqlstore.sql import Dialect, SqlCursor
+from sqlstore.sql import Dialect, SqlCursor, as_multi_row
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS ledger_entries (
@@ -72,6 +72,10 @@ SCHEMA = [
 
 
 HEAD = "SELECT * FROM ledger_head WHERE id = 1"
+ENTRY = (
+    "INSERT INTO ledger_entries (seq, position, event_hash, chain_hash)"
+    " VALUES (:seq, :position, :event_hash, :chain_hash)"
+)
 HEAD_POSITION = "(SELECT position FROM ledger_head WHERE id = 1)"  # until the write moves it
 
 
@@ -141,11 +145,8 @@ class LedgerWriter:
         if not events:
             return previous
         rows = [self._append_one(cur, head, position, stored) for position, stored in events]
-        cur.executemany(
-            "INSERT INTO ledger_entries (seq, position, event_hash, chain_hash)"
-            " VALUES (:seq, :position, :event_hash, :chain_hash)",
-            rows,
-        )
+        for sql, params in as_multi_row(ENTRY, rows):
+            cur.execute(sql, params)
         self._advance(cur, head)
         return previous
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sqlstore.sql import SqlDatabase, open_database
+from sqlstore.sql import MAX_CACHED_PARAMS, SqlDatabase, as_multi_row, open_database
 from tests.contract.backends import new_postgres_url
 from tests.harness import PostgresServer
 
@@ -23,6 +23,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlDatabase]:
     database = open_database(url)
     with database.transaction() as cur:
         cur.execute("CREATE TABLE items (n INTEGER NOT NULL)")
+        cur.execute("CREATE TABLE pairs (k INTEGER PRIMARY KEY, label TEXT NOT NULL)")
     yield database
     database.close()
 
@@ -55,3 +56,37 @@ def test_a_failed_read_leaves_every_connection_usable_and_transactions_atomic(
     with db.transaction() as cur:
         cur.execute("INSERT INTO items (n) VALUES (4)")
     assert count(db) == 1
+
+
+def test_a_run_of_single_row_inserts_stores_the_same_rows_as_multi_row_statements(
+    db: SqlDatabase,
+) -> None:
+    rows = [{"k": k, "label": f"row {k}", "unused": None} for k in range(60)]
+    statements = as_multi_row("INSERT INTO pairs (k, label) VALUES (:k, :label)", rows)
+    with db.transaction() as cur:
+        for sql, params in statements:
+            cur.execute(sql, params)
+    with db.reading() as cur:
+        stored = cur.execute("SELECT k, label FROM pairs ORDER BY k").fetchall()
+    assert stored == [{"k": r["k"], "label": r["label"]} for r in rows]
+    assert 1 < len(statements) < len(rows)
+    assert all(len(params) <= MAX_CACHED_PARAMS for _, params in statements)
+
+
+def test_a_multi_row_insert_is_all_or_nothing(db: SqlDatabase) -> None:
+    rows = [{"k": 1, "label": "one"}, {"k": 2, "label": "two"}, {"k": 1, "label": "again"}]
+    [(sql, params)] = as_multi_row("INSERT INTO pairs (k, label) VALUES (:k, :label)", rows)
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"), db.transaction() as cur:
+        cur.execute(sql, params)
+    with db.reading() as cur:
+        assert cur.execute("SELECT count(*) AS n FROM pairs").fetchone() == {"n": 0}
+
+
+def test_statements_other_than_a_single_row_insert_stay_one_per_row() -> None:
+    rows = [{"k": 1}, {"k": 2}]
+    for sql in (
+        "UPDATE pairs SET label = 'x' WHERE k = :k",
+        "INSERT INTO pairs (k, label) VALUES (:k, 'fixed')",
+        "INSERT INTO pairs (k) VALUES (:k) ON CONFLICT (k) DO NOTHING",
+    ):
+        assert as_multi_row(sql, rows) == [(sql, rows[0]), (sql, rows[1])]
