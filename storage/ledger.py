@@ -295,14 +295,31 @@ class LedgerRecorder:
             yield SqlCursor(c, self.dialect)
 
     def entries_with_events(self, after_seq: int, limit: int) -> list[dict[str, Any]]:
-        """Ledger entries in order, each with its stored event (NULL columns if missing)."""
-        sql = (
+        """Ledger entries in order, each with its stored event (NULL columns if missing).
+
+        On PostgreSQL the page of entries is taken first and the events are joined by the
+        range of its positions: left to itself, the planner joined every entry after
+        ``after`` with a scan of the whole events table and sorted the lot on disk before
+        the limit (a page of 5,000 out of 20,000 events: 27 ms in the database, then 10).
+        """
+        columns = (
             "SELECT l.seq, l.position, l.event_hash, l.chain_hash, e.originator_id,"
             " e.originator_version, e.topic, e.state"
-            f" FROM ledger_entries l LEFT JOIN {self.events_table} e"
-            f" ON e.{self.position_column} = l.position"
-            " WHERE l.seq > :after ORDER BY l.seq LIMIT :limit"
         )
+        on = f"e.{self.position_column} = l.position"
+        if self.dialect == "postgres":
+            sql = (
+                "WITH l AS MATERIALIZED (SELECT seq, position, event_hash, chain_hash"
+                " FROM ledger_entries WHERE seq > :after ORDER BY seq LIMIT :limit)"
+                f" {columns} FROM l LEFT JOIN {self.events_table} e ON {on}"
+                f" AND e.{self.position_column} BETWEEN (SELECT min(position) FROM l)"
+                " AND (SELECT max(position) FROM l) ORDER BY l.seq"
+            )
+        else:
+            sql = (
+                f"{columns} FROM ledger_entries l LEFT JOIN {self.events_table} e ON {on}"
+                " WHERE l.seq > :after ORDER BY l.seq LIMIT :limit"
+            )
         with self.read() as cur:
             return cur.execute(sql, {"after": after_seq, "limit": limit}).fetchall()
 
