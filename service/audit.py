@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 from uuid import UUID
@@ -19,7 +19,7 @@ import orjson
 from crypto.ledger import GENESIS, SignedTreeHead, chain_hash, event_hash
 from crypto.merkle import Frontier, consistency_proof, inclusion_proof, leaf_hash, root_of
 from crypto.signing import PinnedKey
-from storage.ledger import LedgerRecorder
+from storage.ledger import ENTRY_WITH_EVENT, EntryWithEvent, LedgerRecorder
 
 BATCH = 5000
 
@@ -27,7 +27,7 @@ BATCH = 5000
 class LedgerSource(Protocol):
     """Where verification reads from: the live store, or an exported bundle."""
 
-    def entries_with_events(self, after_seq: int, limit: int) -> list[dict[str, Any]]: ...
+    def entries_with_events(self, after_seq: int, limit: int) -> list[EntryWithEvent]: ...
 
     def first_event_without_entry(self) -> int | None: ...
 
@@ -42,7 +42,7 @@ class StoreSource:
     def __init__(self, recorder: LedgerRecorder) -> None:
         self.recorder = recorder
 
-    def entries_with_events(self, after_seq: int, limit: int) -> list[dict[str, Any]]:
+    def entries_with_events(self, after_seq: int, limit: int) -> list[EntryWithEvent]:
         return self.recorder.entries_with_events(after_seq, limit)
 
     def first_event_without_entry(self) -> int | None:
@@ -128,35 +128,45 @@ def verify_ledger(
 def _walk(
     source: LedgerSource, pinned: PinnedKey, progress: Callable[[int], None] | None
 ) -> tuple[int, Frontier, bytes, int]:
-    checkpoints = {c.head.size: c for c in source.checkpoints()}
-    orphan = source.first_event_without_entry()
+    with ThreadPoolExecutor(2, thread_name_prefix="verify-read") as reader:
+        pages = _prefetched(source, reader)  # the first page and the orphan search (a scan
+        orphan = reader.submit(source.first_event_without_entry)  # of every event) at once
+        checkpoints = {c.head.size: c for c in source.checkpoints()}
+        return _check_entries(pages, orphan.result(), checkpoints, pinned, progress)
+
+
+def _check_entries(
+    pages: Iterator[list[EntryWithEvent]],
+    orphan: int | None,
+    checkpoints: dict[int, SignedTreeHead],
+    pinned: PinnedKey,
+    progress: Callable[[int], None] | None,
+) -> tuple[int, Frontier, bytes, int]:
     chain, frontier, seq, last = GENESIS, Frontier(), 0, 0
-    for rows in _prefetched(source):
-        for row in rows:
-            position = int(row["position"])
+    for rows in pages:
+        for seq_, position, stored_hash, stored_chain, originator, version, topic, state in rows:
             if orphan is not None and orphan < position:
                 raise _Tampered(orphan, "stored event has no ledger entry")
-            if int(row["seq"]) != seq + 1:
+            if seq_ != seq + 1:
                 raise _Tampered(position, "ledger entries missing before this position")
             if position <= last:
                 raise _Tampered(position, "ledger entries out of order")
-            if row["topic"] is None:
+            if topic is None or state is None or version is None:
                 raise _Tampered(position, "stored event missing")
-            originator = row["originator_id"]
             digest = event_hash(
                 position,
                 originator if isinstance(originator, UUID) else UUID(str(originator)),
-                int(row["originator_version"]),
-                str(row["topic"]),
-                bytes(row["state"]),
+                version,
+                topic,
+                state,
             )
-            if digest.hex() != row["event_hash"]:
+            if digest.hex() != stored_hash:
                 raise _Tampered(position, "stored event does not match its ledger entry")
             chain = chain_hash(chain, digest)
-            if chain.hex() != row["chain_hash"]:
+            if chain.hex() != stored_chain:
                 raise _Tampered(position, "ledger chain broken")
             frontier.append(leaf_hash(digest))
-            seq, last = seq + 1, position
+            seq, last = seq_, position
             checkpoint = checkpoints.get(seq)
             if checkpoint is not None:
                 _check_signed(checkpoint, pinned, "checkpoint", position)
@@ -173,16 +183,20 @@ def _walk(
     return seq, frontier, chain, last
 
 
-def _prefetched(source: LedgerSource) -> Iterator[list[dict[str, Any]]]:
-    """The entries in batches, the next one read in a thread while this one is checked:
+def _prefetched(source: LedgerSource, reader: Executor) -> Iterator[list[EntryWithEvent]]:
+    """The entries in batches, the next one read by ``reader`` while this one is checked:
     the database's time and the hashing overlap. Which rows come next depends only on
-    the last seq of the batch before, so nothing the check decides is skipped."""
-    with ThreadPoolExecutor(1, thread_name_prefix="verify-read") as reader:
-        rows = source.entries_with_events(0, BATCH)
-        while rows:
-            following = reader.submit(source.entries_with_events, int(rows[-1]["seq"]), BATCH)
-            yield rows
-            rows = following.result()
+    the last seq of the batch before, so nothing the check decides is skipped. The first
+    batch is asked for at once, before the first is taken."""
+    return _pages(source, reader, reader.submit(source.entries_with_events, 0, BATCH))
+
+
+def _pages(
+    source: LedgerSource, reader: Executor, following: Future[list[EntryWithEvent]]
+) -> Iterator[list[EntryWithEvent]]:
+    while rows := following.result():
+        following = reader.submit(source.entries_with_events, rows[-1][0], BATCH)
+        yield rows
 
 
 def _check_tail(
@@ -198,7 +212,7 @@ def _check_tail(
         raise _Tampered(last + 1, f"ledger truncated: signed head of size {head.head.size}")
     if head.head.size < size:
         rows = source.entries_with_events(head.head.size, 1)
-        raise _Tampered(int(rows[0]["position"]), "entries after the signed head are unsigned")
+        raise _Tampered(rows[0][1], "entries after the signed head are unsigned")
     _check_root(head, frontier, chain, last, "ledger head")
 
 
@@ -295,12 +309,15 @@ def export_bundle(recorder: LedgerRecorder, out: IO[bytes]) -> int:
     count, seq = 0, 0
     while rows := recorder.entries_with_events(seq, BATCH):
         for row in rows:
-            record = {**row, "kind": "entry"}
-            if row["state"] is not None:
-                record["state"] = base64.b64encode(bytes(row["state"])).decode()
-                record["originator_id"] = str(row["originator_id"])
+            record: dict[str, Any] = {
+                **dict(zip(ENTRY_WITH_EVENT, row, strict=True)),
+                "kind": "entry",
+            }
+            if record["state"] is not None:
+                record["state"] = base64.b64encode(record["state"]).decode()
+                record["originator_id"] = str(record["originator_id"])
             out.write(orjson.dumps(record) + b"\n")
-            seq, count = int(row["seq"]), count + 1
+            seq, count = row[0], count + 1
     orphan = recorder.first_event_without_entry()
     if orphan is not None:
         out.write(orjson.dumps({"kind": "orphan", "position": orphan}) + b"\n")
@@ -338,17 +355,15 @@ class BundleSource:
                     record: dict[str, Any] = orjson.loads(line)
                     yield record
 
-    def entries_with_events(self, after_seq: int, limit: int) -> list[dict[str, Any]]:
+    def entries_with_events(self, after_seq: int, limit: int) -> list[EntryWithEvent]:
         if self._entries is None or after_seq < self._last_seq:
             self._entries = (r for r in self._records() if r.get("kind") == "entry")
-        batch = []
+        batch: list[EntryWithEvent] = []
         for record in self._entries:
             self._last_seq = int(record["seq"])
             if self._last_seq <= after_seq:
                 continue
-            if record["state"] is not None:
-                record["state"] = base64.b64decode(record["state"])
-            batch.append(record)
+            batch.append(_entry_of(record))
             if len(batch) == limit:
                 break
         return batch
@@ -361,3 +376,20 @@ class BundleSource:
 
     def head(self) -> SignedTreeHead | None:
         return self._head
+
+
+def _entry_of(record: dict[str, Any]) -> EntryWithEvent:
+    """A bundle's entry line as the store gives it (an edited line that no longer parses
+    is tampering: a ``ValueError`` the command line reports)."""
+    state = record.get("state")
+    version = record.get("originator_version")
+    return (
+        int(record["seq"]),
+        int(record["position"]),
+        str(record["event_hash"]),
+        str(record["chain_hash"]),
+        record.get("originator_id"),
+        None if version is None else int(version),
+        record.get("topic"),
+        None if state is None else base64.b64decode(state),
+    )

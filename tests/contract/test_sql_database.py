@@ -90,3 +90,19 @@ def test_statements_other_than_a_single_row_insert_stay_one_per_row() -> None:
         "INSERT INTO pairs (k) VALUES (:k) ON CONFLICT (k) DO NOTHING",
     ):
         assert as_multi_row(sql, rows) == [(sql, rows[0]), (sql, rows[1])]
+
+
+def test_tuples_come_back_in_column_order_with_bytes_as_stored(db: SqlDatabase) -> None:
+    blob = "BYTEA" if db.dialect == "postgres" else "BLOB"
+    stored = bytes(range(256))
+    with db.transaction() as cur:
+        cur.execute(f"CREATE TABLE blobs (k INTEGER PRIMARY KEY, label TEXT, data {blob})")
+        cur.execute(
+            "INSERT INTO blobs (k, label, data) VALUES (:k, :label, :data)",
+            {"k": 7, "label": "seven", "data": stored},
+        )
+        cur.execute("INSERT INTO blobs (k, label, data) VALUES (8, NULL, NULL)")
+    with db.reading() as cur:
+        rows = cur.tuples("SELECT data, k, label FROM blobs WHERE k >= :k ORDER BY k", {"k": 7})
+    assert rows == [(stored, 7, "seven"), (None, 8, None)]
+    assert type(rows[0][0]) is bytes
