@@ -19,7 +19,7 @@ import orjson
 from crypto.ledger import GENESIS, SignedTreeHead, chain_hash, event_hash
 from crypto.merkle import Frontier, consistency_proof, inclusion_proof, leaf_hash, root_of
 from crypto.signing import PinnedKey
-from storage.ledger import ENTRY_WITH_EVENT, EntryWithEvent, LedgerRecorder
+from storage.recorders import ENTRY_WITH_EVENT, EntryWithEvent, LedgerRecorder
 
 BATCH = 5000
 

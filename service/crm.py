@@ -43,12 +43,8 @@ from domain.tenant import Tenant
 from service.errors import CommitFailed, ConcurrentWrite, NotFound
 from service.group_commit import BatchSizes, GroupCommitter
 from sqlstore.sql import is_unique_violation
-from storage.ledger import (
-    LedgerRecorder,
-    LedgerWriter,
-    PostgresLedgerRecorder,
-    SQLiteLedgerRecorder,
-)
+from storage.ledger import LedgerWriter
+from storage.recorders import LedgerRecorder, PostgresLedgerRecorder, SQLiteLedgerRecorder
 from storage.snapshots import BoundSnapshotStore
 from storage.transcoder import OrjsonTranscoder
 

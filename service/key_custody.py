@@ -32,7 +32,7 @@ import psycopg
 from crypto.kek import decode_key, load_or_create_key_file
 from service.settings import Settings, SettingsError
 from sqlstore.sql import open_database
-from storage.ledger import LedgerRecorder
+from storage.recorders import LedgerRecorder
 
 MANIFEST_SCHEMA = """CREATE TABLE IF NOT EXISTS key_manifest (
     name TEXT PRIMARY KEY,

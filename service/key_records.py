@@ -15,7 +15,7 @@ from uuid import UUID
 
 from crypto.sql_keystore import SqlKeystore
 from domain.keys import subject_key_id
-from storage.ledger import LedgerRecorder
+from storage.recorders import LedgerRecorder
 
 PAGE = 500
 NO_KEY = "none"  # the key id of a fence for a subject that never had a key

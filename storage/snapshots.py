@@ -37,7 +37,7 @@ from eventsourcing.persistence import (
 
 from crypto.ledger import event_hash
 from crypto.signing import PinnedKey, Signer
-from storage.ledger import LedgerRecorder
+from storage.recorders import LedgerRecorder
 
 log = logging.getLogger("crm.snapshots")
 SIGNATURE_BYTES = 64  # Ed25519, stored raw before the snapshot's own bytes

@@ -47,7 +47,7 @@ from eventsourcing.tests.persistence import (
 )
 
 from projections.store import PostgresReadModels, ReadModels, SQLiteReadModels
-from storage.ledger import LedgerRecorder, PostgresLedgerRecorder, SQLiteLedgerRecorder
+from storage.recorders import LedgerRecorder, PostgresLedgerRecorder, SQLiteLedgerRecorder
 from tests.contract.backends import new_ledger, new_postgres_url, postgres_datastore
 from tests.harness import PostgresServer
 

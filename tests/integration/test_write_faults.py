@@ -23,7 +23,7 @@ from service.audit import StoreSource, verify_ledger
 from service.bootstrap import Service, bootstrap
 from service.errors import CommitFailed
 from service.settings import Settings, SettingsError
-from storage.ledger import LedgerRecorder
+from storage.recorders import LedgerRecorder
 from tests.e2e.servers import run_cli
 from tests.faults import TimingOutSigner
 from tests.harness import process_env
