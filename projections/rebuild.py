@@ -24,7 +24,12 @@ from functools import lru_cache
 from typing import Any, Protocol, runtime_checkable
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, Notification, OperationalError, Tracking
+from eventsourcing.persistence import (
+    IntegrityError,
+    OperationalError,
+    StoredEvent,
+    Tracking,
+)
 
 from projections.runner import ReadModelProjection, ReadModelRunner
 from projections.store import Batch, ReadModelStore, Swap, Write
@@ -40,6 +45,14 @@ REPLAY_BATCH = 5000
 
 RebuildProgress = Callable[[int, int], None]
 Events = Sequence[tuple[int, Any]]
+
+
+@runtime_checkable
+class ReadsInBulk(Protocol):
+    """A recorder with a cheaper read of the log than the library's
+    ``select_notifications`` (:meth:`storage.recorders.LedgerRecorder.stored_events_from`)."""
+
+    def stored_events_from(self, start: int, limit: int) -> list[tuple[int, StoredEvent]]: ...
 
 
 @runtime_checkable
@@ -195,21 +208,28 @@ def _committed(committing: Future[int | None], progress: Callable[[int], None]) 
 
 def _decoded(app: Application[Any], size: int) -> Iterator[Events]:
     """The log from the start, decoded, in batches of ``size``."""
+    to_domain_event = app.mapper.to_domain_event
     for page in _pages(app, size):
-        yield [(n.id, app.mapper.to_domain_event(n)) for n in page]
+        yield [(position, to_domain_event(stored)) for position, stored in page]
 
 
-def _pages(app: Application[Any], size: int) -> Iterator[Sequence[Notification]]:
+def _pages(app: Application[Any], size: int) -> Iterator[Sequence[tuple[int, StoredEvent]]]:
     """The log from the start in pages of ``size``, the next page read in a thread while
     this one is applied, so the database's time and the decoding overlap."""
+    read = _reader(app)
     with ThreadPoolExecutor(1, thread_name_prefix="rebuild-read") as reader:
-        page = app.recorder.select_notifications(start=1, limit=size)
+        page = read(1, size)
         while page:
-            following = reader.submit(
-                app.recorder.select_notifications, start=page[-1].id + 1, limit=size
-            )
+            following = reader.submit(read, page[-1][0] + 1, size)
             yield page
             page = following.result()
+
+
+def _reader(app: Application[Any]) -> Callable[[int, int], list[tuple[int, StoredEvent]]]:
+    recorder = app.recorder
+    if not isinstance(recorder, ReadsInBulk):  # the service's recorders all do
+        raise TypeError(f"{type(recorder).__name__} has no bulk read of the log to replay")
+    return recorder.stored_events_from
 
 
 def _swap(store: ReadModelStore, swaps: list[Swap]) -> None:

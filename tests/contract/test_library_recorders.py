@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import ApplicationRecorder, StoredEvent, Tracking
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.tests.persistence import (
@@ -105,7 +105,20 @@ class LedgeredRecorderCases:
             assert entries == events, f"{entries} ledger entries for {events} events"
             assert [r["size"] for r in head] == ([events] if events else [])
             assert recorder.first_event_without_entry() is None
+            assert_bulk_read_matches_notifications(recorder)
         super().tearDown()  # type: ignore[misc]
+
+
+def assert_bulk_read_matches_notifications(recorder: LedgerRecorder) -> None:
+    """The replay's bulk read gives what the library's ``select_notifications`` gives, from
+    the start and from the middle, limits included."""
+    assert isinstance(recorder, ApplicationRecorder)
+    for start, limit in ((1, 10_000), (2, 3)):
+        expected = [
+            (n.id, StoredEvent(n.originator_id, n.originator_version, n.topic, n.state))
+            for n in recorder.select_notifications(start=start, limit=limit)
+        ]
+        assert recorder.stored_events_from(start, limit) == expected
 
 
 def count(recorder: LedgerRecorder, table: str) -> int:
