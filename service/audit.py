@@ -8,8 +8,10 @@ pinned public key. It works on a live store or on an exported bundle (``LedgerSo
 from __future__ import annotations
 
 import base64
+import binascii
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 from uuid import UUID
@@ -337,33 +339,40 @@ class BundleSource:
         self._checkpoints: list[SignedTreeHead] = []
         self._head: SignedTreeHead | None = None
         self._orphan: int | None = None
-        for record in self._records():
-            kind = record.pop("kind", None)
-            if kind == "checkpoint":
-                self._checkpoints.append(SignedTreeHead.from_dict(record))
-            elif kind == "head":
-                self._head = SignedTreeHead.from_dict(record)
-            elif kind == "orphan":
-                self._orphan = int(record["position"])
-        self._entries: Iterator[dict[str, Any]] | None = None
+        for number, record in self._records():
+            with _line(number, record.get("kind")):
+                kind = record.pop("kind", None)
+                if kind == "checkpoint":
+                    self._checkpoints.append(SignedTreeHead.from_dict(record))
+                elif kind == "head":
+                    self._head = SignedTreeHead.from_dict(record)
+                elif kind == "orphan":
+                    self._orphan = int(record["position"])
+        self._entries: Iterator[tuple[int, dict[str, Any]]] | None = None
         self._last_seq = 0
 
-    def _records(self) -> Iterator[dict[str, Any]]:
+    def _records(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Each non-empty line with its number, as a JSON object."""
         with open(self.path, "rb") as handle:
-            for line in handle:
+            for number, line in enumerate(handle, 1):
                 if line.strip():
-                    record: dict[str, Any] = orjson.loads(line)
-                    yield record
+                    with _line(number, "record"):
+                        record = orjson.loads(line)
+                    if not isinstance(record, dict):
+                        raise MalformedBundle(f"bundle line {number}: not a JSON object")
+                    yield number, record
 
     def entries_with_events(self, after_seq: int, limit: int) -> list[EntryWithEvent]:
         if self._entries is None or after_seq < self._last_seq:
-            self._entries = (r for r in self._records() if r.get("kind") == "entry")
+            self._entries = ((n, r) for n, r in self._records() if r.get("kind") == "entry")
         batch: list[EntryWithEvent] = []
-        for record in self._entries:
-            self._last_seq = int(record["seq"])
+        for number, record in self._entries:
+            with _line(number, "entry"):
+                entry = _entry_of(record)
+            self._last_seq = entry[0]
             if self._last_seq <= after_seq:
                 continue
-            batch.append(_entry_of(record))
+            batch.append(entry)
             if len(batch) == limit:
                 break
         return batch
@@ -378,9 +387,22 @@ class BundleSource:
         return self._head
 
 
+class MalformedBundle(ValueError):
+    """A bundle line that does not parse as what it says it is: edited or damaged. The
+    command line reports it (which line, which part) and exits non-zero."""
+
+
+@contextmanager
+def _line(number: int, kind: object) -> Iterator[None]:
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        what = f"no {exc}" if isinstance(exc, KeyError) else type(exc).__name__
+        raise MalformedBundle(f"bundle line {number}: not a well-formed {kind} ({what})") from None
+
+
 def _entry_of(record: dict[str, Any]) -> EntryWithEvent:
-    """A bundle's entry line as the store gives it (an edited line that no longer parses
-    is tampering: a ``ValueError`` the command line reports)."""
+    """A bundle's entry line as the store gives it."""
     state = record.get("state")
     version = record.get("originator_version")
     return (

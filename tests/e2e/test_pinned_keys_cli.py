@@ -186,3 +186,38 @@ def test_the_keys_to_pin_are_printed_by_the_operator(audit: Audit) -> None:
         "ledger_public_key": audit.ledger_key,
         "certificate_public_key": audit.api.service.signer.public_key,
     }
+
+
+def _without_event_hash(line: bytes) -> bytes:
+    record = orjson.loads(line)
+    del record["event_hash"]
+    return orjson.dumps(record)
+
+
+def _position_as_text(line: bytes) -> bytes:
+    return orjson.dumps({**orjson.loads(line), "position": "x"})
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (_without_event_hash, "no 'event_hash'"),
+        (_position_as_text, "ValueError"),
+        (lambda line: line[: len(line) // 2], "JSONDecodeError"),
+    ],
+    ids=["missing-field", "not-a-number", "cut-short"],
+)
+def test_a_damaged_bundle_line_is_named_and_fails_the_command(
+    audit: Audit, edit: Any, named: str
+) -> None:
+    bundle = audit.files / "ledger.jsonl"
+    assert audit.run("audit", "export", str(bundle))[0] == 0
+    lines = bundle.read_bytes().splitlines()
+    entry = next(i for i, line in enumerate(lines) if b'"kind":"entry"' in line)
+    lines[entry] = edit(lines[entry])
+    bundle.write_bytes(b"\n".join(lines) + b"\n")
+    code, out, err = audit.run(
+        "audit", "verify", "--bundle", str(bundle), "--public-key", audit.ledger_key
+    )
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert f"bundle line {entry + 1}: not a well-formed" in err and named in err
