@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import math
 import time
+from collections.abc import Callable
 
 from crypto.derive import derive_key
 from sqlstore.sql import SqlDatabase
@@ -29,9 +30,16 @@ SCHEMA = [
 class RateLimiter:
     """Counts hits per bucket per window; answers how long to wait once a bucket is full."""
 
-    def __init__(self, db: SqlDatabase, secret: bytes, window_seconds: int = 60) -> None:
+    def __init__(
+        self,
+        db: SqlDatabase,
+        secret: bytes,
+        window_seconds: int = 60,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.db = db
         self.window = window_seconds
+        self.clock = clock
         self._key = derive_key(secret, "rate-limit-bucket")
 
     def create_tables(self) -> None:
@@ -39,7 +47,7 @@ class RateLimiter:
 
     def hit(self, bucket: str, limit: int) -> int | None:
         """Count one hit; ``None`` while within ``limit``, else the seconds until it resets."""
-        now = time.time()
+        now = self.clock()
         start = int(now // self.window) * self.window
         ref = hmac.new(self._key, bucket.encode(), hashlib.sha256).hexdigest()
         with self.db.transaction() as cur:

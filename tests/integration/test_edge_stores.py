@@ -6,6 +6,7 @@ import threading
 
 from service.bootstrap import Service
 from service.idempotency import Claim, RequestIdentity, StoredResponse
+from tests.harness import mid_window
 
 RESPONSE = StoredResponse(
     201,
@@ -92,6 +93,7 @@ def test_erasure_forgets_responses_that_name_the_subject(service: Service) -> No
 
 def test_rate_limits_count_per_bucket_and_store_no_bucket_names(service: Service) -> None:
     limiter = service.rate_limiter
+    limiter.clock = mid_window(limiter.window)
     results = [limiter.hit("login:ip:203.0.113.9", 3) for _ in range(4)]
     assert results[:3] == [None, None, None]
     assert results[3] is not None and 1 <= results[3] <= 60
