@@ -14,15 +14,14 @@ import orjson
 
 from api import cli_audit, cli_keys, cli_portability
 from api.background import checkpointer
-from api.cli_support import cli_service, cli_settings
+from api.cli_support import cli_service
 from api.progress import ProgressBar
 from crypto.errors import KeyConfigurationError
 from domain.errors import DomainError
 from projections.follow import TRANSIENT, Follower, NotifyWaiter, PollingWaiter, Waiter, follow
-from service.bootstrap import Service, read_side
+from service.bootstrap import Service
 from service.settings import SettingsError
 
-_settings = cli_settings
 _service = cli_service
 
 
@@ -141,23 +140,33 @@ def projections_run(args: argparse.Namespace) -> int:
 
 
 def _run_from_kafka() -> int:
+    """Read models fed from the Kafka topic. The worker still opens values (the blind
+    indexes), so, like every storage run, it records that once in the ledger: it needs the
+    event store as well as the keystore (DESIGN invariant 12)."""
     from kafka.errors import KafkaError
 
     from projections.kafka_feed import KafkaFeed
 
-    settings = _settings()
-    side = read_side(settings)
+    service = _service()
+    service.storage_run.operation = "crm projections run --source kafka"
+    settings = service.settings
     feed = KafkaFeed(
-        side.read_models,
-        side.projections,
+        service.read_models,
+        service.runner.projections,
         settings.kafka,
         max_records=settings.projections.batch_size,
     )
+
+    def poll() -> int:
+        arrived = feed.poll(timeout_ms)
+        service.storage_run.record_if_opened()
+        return arrived
+
     stop = _stop_on_signals()
     timeout_ms = max(int(settings.projections.poll_interval * 1000), 100)
     try:
         follow(
-            lambda: feed.poll(timeout_ms),
+            poll,
             stop=stop,
             waiter=PollingWaiter(stop),
             interval=settings.projections.poll_interval,
@@ -167,7 +176,7 @@ def _run_from_kafka() -> int:
         )
     finally:
         feed.close()
-        side.close()
+        service.close()
     return 0
 
 

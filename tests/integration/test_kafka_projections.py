@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
+
 from projections.relay import Relay, RelayTimeouts
 from service.bootstrap import Service, bootstrap
 from service.settings import Settings
@@ -90,4 +92,12 @@ def test_read_models_fed_from_kafka_equal_those_fed_from_the_database(
     tracked = remote.tracked()
     assert {name.split("@")[0] for name in tracked} == {p.name for p in service.runner.projections}
     assert {name.split("/")[-1] for name in tracked} == {"0", "1", "2"}  # per partition
+    # It opened values to index them: its run is recorded once, in the ledger (invariant 12).
+    runs = service.read_models.query(
+        "SELECT operation, fields, subject_ids FROM access_view WHERE purpose = 'storage'"
+    )
+    kafka_runs = [r for r in runs if r["operation"] == "crm projections run --source kafka"]
+    assert len(kafka_runs) == 1, runs
+    assert "email" in orjson.loads(kafka_runs[0]["fields"])
+    assert orjson.loads(kafka_runs[0]["subject_ids"]) == []
     service.close()
