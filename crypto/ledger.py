@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from uuid import UUID
 
 import orjson
@@ -52,9 +52,20 @@ class TreeHead:
     position: int
     timestamp: str
 
+    def as_dict(self) -> dict[str, object]:
+        """The fields by name (what ``dataclasses.asdict`` gives, without its deep copy:
+        every write signs a head)."""
+        return {
+            "size": self.size,
+            "root_hash": self.root_hash,
+            "chain_hash": self.chain_hash,
+            "position": self.position,
+            "timestamp": self.timestamp,
+        }
+
     def payload(self) -> bytes:
         return b"crm.ledger.tree-head.v1\n" + orjson.dumps(
-            asdict(self), option=orjson.OPT_SORT_KEYS
+            self.as_dict(), option=orjson.OPT_SORT_KEYS
         )
 
     def sign(self, signer: Signer) -> SignedTreeHead:
@@ -75,7 +86,7 @@ class SignedTreeHead:
         return pinned.verifies(self.head.payload(), self.signature)
 
     def as_dict(self) -> dict[str, object]:
-        return {**asdict(self.head), "signature": self.signature, "public_key": self.public_key}
+        return {**self.head.as_dict(), "signature": self.signature, "public_key": self.public_key}
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> SignedTreeHead:

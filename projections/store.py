@@ -32,7 +32,7 @@ import orjson
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
-from psycopg.sql import SQL, Composed, Identifier, Literal
+from psycopg.sql import SQL, Identifier, Literal
 
 from sqlstore.sql import Dialect, as_multi_row, to_pyformat
 
@@ -375,12 +375,19 @@ class PostgresReadModels(ReadModels, PostgresTrackingRecorder):
         super().__init__(datastore, tracking_table_name="projection_tracking")
         self.sql_create_statements.extend(SQL(s).format() for s in schema)
         self._table = Identifier(datastore.schema, self.tracking_table_name)
+        self._tracking_statements: dict[str, str] = {}
 
     def _in_dialect(self, sql: str) -> str:
         return to_pyformat(sql)
 
-    def _tracking_sql(self, template: str) -> Composed:
-        return SQL(to_pyformat(template)).format(tracking=self._table)
+    def _tracking_sql(self, template: str) -> str:
+        """Composed once per template: every write's claim runs one of these, and psycopg
+        would otherwise compose the identifiers again on each execute."""
+        statement = self._tracking_statements.get(template)
+        if statement is None:
+            composed = SQL(to_pyformat(template)).format(tracking=self._table)
+            statement = self._tracking_statements[template] = composed.as_string(None)
+        return statement
 
     def _lock_for_swap(self, cur: Any, tracking_names: Sequence[str]) -> None:
         """A bounded wait for the tables, and the tracking rows locked before them in the

@@ -7,8 +7,10 @@ their own, so trusting that key proves nothing. These are the offline checks aud
 from __future__ import annotations
 
 import base64
+import dataclasses
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -133,3 +135,9 @@ def test_a_certificate_verifies_only_under_the_pinned_key() -> None:
         verify_certificate(forged, "")
     with pytest.raises(MalformedPublicKey):
         verify_certificate(forged, "AAAA")
+
+
+def test_a_tree_head_signs_every_one_of_its_fields() -> None:
+    head = TreeHead(7, "cd" * 32, "ab" * 32, 9, "2026-01-01T00:00:00+00:00")
+    assert head.as_dict() == dataclasses.asdict(head)
+    assert orjson.loads(head.payload().split(b"\n", 1)[1]) == dataclasses.asdict(head)
