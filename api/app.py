@@ -45,9 +45,10 @@ def create_app(service: Service) -> FastAPI:
     )
     app.state.service = service
     problems.install(app)
-    for router in routers():
+    included = routers()
+    for router in included:
         app.include_router(router)
-    openapi.install(app)
+    openapi.install(app, included)
     mount_console(app)
     # Added last is outermost: ServiceMiddleware (ids, body bound, headers, logs) wraps
     # DisclosureMiddleware (an answer with personal values waits for its access record),

@@ -15,7 +15,6 @@ from typing import Annotated, Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from fastapi import Depends, Header, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from api.fields import is_canonical_uuid
@@ -28,8 +27,6 @@ from service.bootstrap import Service
 from service.credentials import token_hash
 
 _UNAUTHORISED = {"WWW-Authenticate": 'Bearer realm="crm"'}
-# Declares the bearer scheme in the OpenAPI document; the checks below do the work.
-bearer_scheme = HTTPBearer(auto_error=False, scheme_name="bearer")
 
 
 @dataclass(frozen=True)
@@ -109,16 +106,15 @@ def _caller(request: Request, service: Service) -> Principal | str:
     return caller
 
 
-def authenticate(
-    request: Request,
-    service: ServiceDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> Principal | None:
+def authenticate(request: Request) -> Principal | None:
     """The tenant user behind the token, ``None`` for the platform operator, else 401.
 
-    ``credentials`` is declared so the OpenAPI document shows the bearer scheme on every
-    protected route; the token is read with :func:`bearer_token`, as the middleware does.
+    Its only parameter is the request: each dependency FastAPI solves costs every request
+    CPU (a security scheme among them the most, with its scope bookkeeping up the chain),
+    so the service comes from the app and the bearer scheme is declared in the OpenAPI
+    document by :func:`api.openapi.install` for every route that depends on this.
     """
+    service: Service = request.app.state.service
     caller = _caller(request, service)
     if isinstance(caller, str):
         return None
@@ -228,7 +224,7 @@ def _operation(request: Request) -> dict[str, Any] | None:
     return operation
 
 
-async def reject_unknown_query(request: Request, service: ServiceDep) -> None:
+async def reject_unknown_query(request: Request) -> None:
     """A query parameter the route does not declare is a 422, not silently ignored: a typo
     such as ``?emial=`` must not turn a lookup into a list of everyone.
 
@@ -237,6 +233,7 @@ async def reject_unknown_query(request: Request, service: ServiceDep) -> None:
     """
     if not request.query_params or not request.url.path.startswith("/v1/"):
         return
+    service: Service = request.app.state.service
     operation = _operation(request)
     if operation is None:
         return

@@ -11,14 +11,21 @@ resource, and on every POST that needs a token the ``Idempotency-Key`` header wi
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
+from api.deps import authenticate
 from api.idempotency import HEADER
 from api.problems import PROBLEM_JSON, Problem
 
+BEARER = "bearer"
+_BEARER_SCHEME = {"type": "http", "scheme": "bearer"}
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _IDEMPOTENCY_PARAMETER = {
     "name": HEADER,
@@ -69,8 +76,29 @@ def complete_operation(path: str, method: str, operation: dict[str, Any]) -> Non
         _add(operation, 409, "A request with this Idempotency-Key is still running")
 
 
-def install(app: FastAPI) -> None:
-    """Replace ``app.openapi`` with one that completes every operation."""
+def _needs_token(dependant: Dependant) -> bool:
+    return any(d.call is authenticate or _needs_token(d) for d in dependant.dependencies)
+
+
+def declare_bearer(schema: dict[str, Any], routes: Iterable[BaseRoute]) -> None:
+    """The bearer scheme on every operation whose route depends on :func:`authenticate`.
+
+    Declared here rather than by a security-scheme dependency, which FastAPI would solve on
+    every request of every protected route (:func:`api.deps.authenticate` says why)."""
+    paths = schema.get("paths", {})
+    for route in routes:
+        if not isinstance(route, APIRoute) or not _needs_token(route.dependant):
+            continue
+        for method in route.methods or ():
+            operation = paths.get(route.path_format, {}).get(method.lower())
+            if operation is not None:
+                operation["security"] = [{BEARER: []}]
+                schema["components"].setdefault("securitySchemes", {})[BEARER] = _BEARER_SCHEME
+
+
+def install(app: FastAPI, routers: Sequence[APIRouter] = ()) -> None:
+    """Replace ``app.openapi`` with one that completes every operation (``routers``: those
+    included in ``app``, whose routes say which operations need a token)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -83,6 +111,7 @@ def install(app: FastAPI) -> None:
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.setdefault("Problem", Problem.model_json_schema())
+        declare_bearer(schema, [*app.routes, *(r for router in routers for r in router.routes)])
         for path, item in schema.get("paths", {}).items():
             for method, operation in item.items():
                 complete_operation(path, method, operation)

@@ -249,6 +249,33 @@ def test_an_unknown_query_parameter_without_a_valid_token_is_401(
     assert response.headers["www-authenticate"].startswith("Bearer")
 
 
+def test_the_document_declares_a_token_exactly_where_a_request_without_one_is_401(
+    api: Api,
+) -> None:
+    """Every operation of ``/openapi.json``, called without a token: those whose document
+    declares the bearer scheme answer 401, the others do not (the sweeps driven by the
+    document test the roles of exactly the operations it declares protected)."""
+    document = api.client.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"] == {
+        "bearer": {"type": "http", "scheme": "bearer"}
+    }
+    protected = unprotected = 0
+    for template, item in document["paths"].items():
+        path = template.format_map(_AnyId())
+        for method, operation in item.items():
+            response = api.client.request(method, path, json={})
+            needs_token = operation.get("security") == [{"bearer": []}]
+            assert (response.status_code == 401) == needs_token, (method, template)
+            protected += needs_token
+            unprotected += not needs_token
+    assert protected > 40 and unprotected > 3
+
+
+class _AnyId(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return str(uuid.uuid4())
+
+
 def test_an_empty_patch_is_422_as_the_document_declares(api: Api) -> None:
     tenant = api.new_tenant()
     contact = api.new_contact(tenant)
