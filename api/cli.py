@@ -35,7 +35,8 @@ def _waiter(service: Service, stop: threading.Event, settle: float = 0.0) -> Wai
     """LISTEN/NOTIFY on PostgreSQL (wakes at once on a new event), polling on SQLite."""
     channel = getattr(service.crm.recorder, "channel_name", None)
     if channel and service.settings.database_url.startswith(("postgresql://", "postgres://")):
-        return NotifyWaiter(service.settings.database_url, channel, stop, settle)
+        here = getattr(service.crm.recorder, "projected_here", None)
+        return NotifyWaiter(service.settings.database_url, channel, stop, settle, here)
     return PollingWaiter(stop)
 
 

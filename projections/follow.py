@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -19,6 +20,8 @@ from typing import Protocol
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 from psycopg import sql
+
+from storage.recorders import ProjectedHere
 
 log = logging.getLogger("crm.follow")
 
@@ -58,7 +61,12 @@ class NotifyWaiter:
     the interval at the latest. Falls back to polling while the connection is down."""
 
     def __init__(
-        self, conninfo: str, channel: str, stop: threading.Event, settle: float = 0.0
+        self,
+        conninfo: str,
+        channel: str,
+        stop: threading.Event,
+        settle: float = 0.0,
+        projected_here: ProjectedHere | None = None,
     ) -> None:
         self.conninfo = conninfo
         self.channel = channel
@@ -66,6 +74,9 @@ class NotifyWaiter:
         # After a wake, how long to let further commits gather before the step runs: the
         # API's own follower would otherwise catch up once per commit it made itself.
         self.settle = settle
+        # This process's commits that applied every projection in their transaction: their
+        # notifications wake nobody, there is nothing to catch up (the interval still does).
+        self.projected_here = projected_here
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
 
     def _connection(self) -> psycopg.Connection[tuple[object, ...]]:
@@ -78,7 +89,7 @@ class NotifyWaiter:
     def wait(self, timeout: float) -> None:
         try:
             conn = self._connection()
-            woken = any(True for _ in conn.notifies(timeout=timeout, stop_after=1))
+            woken = self._news(conn, time.monotonic() + timeout)
             if woken and self.settle:
                 self.stop.wait(self.settle)
             for _ in conn.notifies(timeout=0.0):  # what came meanwhile: one step covers it
@@ -86,6 +97,20 @@ class NotifyWaiter:
         except psycopg.OperationalError:
             self.close()
             self.stop.wait(timeout)
+
+    def _news(self, conn: psycopg.Connection[tuple[object, ...]], deadline: float) -> bool:
+        """Wait for a notification that may need catching up, until ``deadline``."""
+        here = self.projected_here
+        while (remaining := deadline - time.monotonic()) > 0:
+            if here is not None and here.behind.is_set():
+                here.behind.clear()
+                return True
+            notified = next(iter(conn.notifies(timeout=remaining, stop_after=1)), None)
+            if notified is None:
+                return False
+            if here is None or notified.pid not in here.backends:
+                return True
+        return False
 
     def close(self) -> None:
         if self._conn is not None:

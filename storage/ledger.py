@@ -73,6 +73,11 @@ HEAD_POSITION = "(SELECT position FROM ledger_head WHERE id = 1)"  # until the w
 class InTransaction(Protocol):
     """What an insert calls after the ledger: :mod:`projections.in_transaction`."""
 
+    @property
+    def names(self) -> Sequence[str]:
+        """The projections it applies."""
+        ...
+
     def apply(
         self,
         cur: Any,

@@ -5,6 +5,7 @@ them to those; and the reads that verification, proofs and replay make of the lo
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,29 @@ ENTRY_WITH_EVENT = (
 EntryWithEvent = tuple[int, int, str, str, UUID | str | None, int | None, str | None, bytes | None]
 """A ledger entry and its stored event, in the order of :data:`ENTRY_WITH_EVENT`; the
 event's columns are None when the event is missing (SQLite gives the id as text)."""
+
+
+class ProjectedHere:
+    """Which of this process's commits need no catching up: those whose transaction applied
+    every in-transaction projection. Their NOTIFY comes from one of :attr:`backends` (the
+    server processes of this pool's connections that made such commits), so this process's
+    follower can let it pass; a commit that left a projection behind sets :attr:`behind`,
+    and the follower catches up after all. Should another process's server process later
+    get the id of one this pool dropped, its commits wait for the follower's interval."""
+
+    MAX_BACKENDS = 256  # a pool that reconnected this often starts the set afresh
+
+    def __init__(self) -> None:
+        self.backends: set[int] = set()
+        self.behind = threading.Event()
+
+    def committed(self, backend: int, all_applied: bool) -> None:
+        if not all_applied:
+            self.behind.set()
+        elif backend not in self.backends:
+            if len(self.backends) >= self.MAX_BACKENDS:
+                self.backends = set()
+            self.backends.add(backend)
 
 
 def _uuid(value: UUID | str) -> UUID:
@@ -238,6 +262,7 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.sql_create_statements.extend(SQL(s).format() for s in SCHEMA)
+        self.projected_here = ProjectedHere()
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
@@ -306,6 +331,8 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
             advanced = self.projector.claimed(claim, inserted[-1][0])
             with self._cursor_beside(curs) as beside:
                 self.projector.apply(beside, previous, inserted, advanced)
+            all_applied = previous != 0 and advanced.issuperset(self.projector.names)
+            self.projected_here.committed(curs.connection.info.backend_pid, all_applied)
 
     @contextmanager
     def read(self) -> Iterator[SqlCursor]:
