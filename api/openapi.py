@@ -96,7 +96,7 @@ def declare_bearer(schema: dict[str, Any], routes: Iterable[BaseRoute]) -> None:
                 schema["components"].setdefault("securitySchemes", {})[BEARER] = _BEARER_SCHEME
 
 
-def install(app: FastAPI, routers: Sequence[APIRouter] = ()) -> None:
+def install(app: FastAPI, routers: Sequence[APIRouter]) -> None:
     """Replace ``app.openapi`` with one that completes every operation (``routers``: those
     included in ``app``, whose routes say which operations need a token)."""
 

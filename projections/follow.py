@@ -105,10 +105,11 @@ class NotifyWaiter:
             if here is not None and here.behind.is_set():
                 here.behind.clear()
                 return True
-            notified = next(iter(conn.notifies(timeout=remaining, stop_after=1)), None)
-            if notified is None:
+            # Read to the end: one read can bring several notifications, each to be judged.
+            senders = [n.pid for n in conn.notifies(timeout=remaining, stop_after=1)]
+            if not senders:
                 return False
-            if here is None or notified.pid not in here.backends:
+            if here is None or any(pid not in here.backends for pid in senders):
                 return True
         return False
 
