@@ -99,3 +99,21 @@ def test_a_commit_that_left_a_projection_behind_wakes_the_follower(
     finally:
         waiter.close()
     assert asleep < TIMEOUT * 0.5
+
+
+def test_another_process_commit_behind_one_of_its_own_still_wakes_the_follower(
+    deployment: tuple[Settings, Service],
+) -> None:
+    settings, service = deployment
+    waiter = _waiter(settings, service)
+    with bootstrap(settings) as other:
+        other.tenants.create("Toko Lima")
+        waiter.wait(0.01)  # listening, and what came before drained
+        service.tenants.create("Toko Enam")  # both notifications wait in one read
+        other.tenants.create("Toko Tujuh")
+        started = time.monotonic()
+        try:
+            waiter.wait(TIMEOUT)
+        finally:
+            waiter.close()
+    assert time.monotonic() - started < TIMEOUT * 0.5
