@@ -21,7 +21,7 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import retry
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from sqlstore.sql import Dialect, SqlCursor
 from storage.ledger import HEAD, HEAD_POSITION, SCHEMA, InTransaction, LedgerWriter
@@ -62,6 +62,14 @@ class ProjectedHere:
             if len(self.backends) >= self.MAX_BACKENDS:
                 self.backends = set()
             self.backends.add(backend)
+
+
+def _rendered(statement: Any) -> Composed:
+    """A composed statement as the one string it always renders to (still a ``Composed``,
+    of one part, which psycopg turns into bytes without composing anything)."""
+    if not isinstance(statement, Composable):
+        return Composed([SQL(statement)])  # a plain string already
+    return Composed([SQL(statement.as_string(None))])
 
 
 def _uuid(value: UUID | str) -> UUID:
@@ -263,6 +271,14 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name=events_table_name)
         self.sql_create_statements.extend(SQL(s).format() for s in SCHEMA)
         self.projected_here = ProjectedHere()
+        # The library's statements of every write, composed once: psycopg would compose
+        # their identifiers again on each execute (the lock's two, the insert, the NOTIFY).
+        self.lock_table_statements = [_rendered(s) for s in self.lock_table_statements]
+        self.insert_events_statement = _rendered(self.insert_events_statement)
+        self._notify = _rendered(SQL("NOTIFY {0}").format(Identifier(self.channel_name)))
+
+    def _notify_channel(self, curs: Any) -> None:
+        curs.execute(self._notify)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
