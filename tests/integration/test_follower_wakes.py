@@ -48,44 +48,41 @@ def _seconds_asleep(waiter: NotifyWaiter, commit: Callable[[], object]) -> float
     return elapsed[0]
 
 
-def _waiter(settings: Settings, service: Service) -> NotifyWaiter:
+@pytest.fixture
+def waiter(deployment: tuple[Settings, Service]) -> Iterator[NotifyWaiter]:
+    """The follower's waiter as ``crm serve`` makes it, told this process's commits."""
+    settings, service = deployment
     recorder = service.crm.recorder
     here = getattr(recorder, "projected_here", None)
     assert here is not None
-    here.behind.clear()
-    return NotifyWaiter(
+    here.behind.clear()  # the deployment's first commit left every projection behind
+    notify = NotifyWaiter(
         settings.database_url, recorder.channel_name, threading.Event(), projected_here=here
     )
+    yield notify
+    notify.close()
 
 
 def test_a_commit_that_projected_itself_wakes_no_one(
-    deployment: tuple[Settings, Service],
+    deployment: tuple[Settings, Service], waiter: NotifyWaiter
 ) -> None:
-    settings, service = deployment
-    waiter = _waiter(settings, service)
-    try:
-        asleep = _seconds_asleep(waiter, lambda: service.tenants.create("Toko Satu"))
-    finally:
-        waiter.close()
+    _, service = deployment
+    asleep = _seconds_asleep(waiter, lambda: service.tenants.create("Toko Satu"))
     assert asleep >= TIMEOUT * 0.9
 
 
 def test_another_process_commit_wakes_the_follower(
-    deployment: tuple[Settings, Service],
+    deployment: tuple[Settings, Service], waiter: NotifyWaiter
 ) -> None:
-    settings, service = deployment
-    waiter = _waiter(settings, service)
+    settings, _ = deployment
     with bootstrap(settings) as other:  # its own pool: other server processes
         other.tenants.create("Toko Dua")  # connections opened before the wait
-        try:
-            asleep = _seconds_asleep(waiter, lambda: other.tenants.create("Toko Tiga"))
-        finally:
-            waiter.close()
+        asleep = _seconds_asleep(waiter, lambda: other.tenants.create("Toko Tiga"))
     assert asleep < TIMEOUT * 0.5
 
 
 def test_a_commit_that_left_a_projection_behind_wakes_the_follower(
-    deployment: tuple[Settings, Service],
+    deployment: tuple[Settings, Service], waiter: NotifyWaiter
 ) -> None:
     settings, service = deployment
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
@@ -93,27 +90,19 @@ def test_a_commit_that_left_a_projection_behind_wakes_the_follower(
             "UPDATE projection_tracking SET notification_id = notification_id - 1"
             " WHERE application_name = 'audit_timeline'"
         )
-    waiter = _waiter(settings, service)
-    try:
-        asleep = _seconds_asleep(waiter, lambda: service.tenants.create("Toko Empat"))
-    finally:
-        waiter.close()
+    asleep = _seconds_asleep(waiter, lambda: service.tenants.create("Toko Empat"))
     assert asleep < TIMEOUT * 0.5
 
 
 def test_another_process_commit_behind_one_of_its_own_still_wakes_the_follower(
-    deployment: tuple[Settings, Service],
+    deployment: tuple[Settings, Service], waiter: NotifyWaiter
 ) -> None:
     settings, service = deployment
-    waiter = _waiter(settings, service)
     with bootstrap(settings) as other:
         other.tenants.create("Toko Lima")
         waiter.wait(0.01)  # listening, and what came before drained
         service.tenants.create("Toko Enam")  # both notifications wait in one read
         other.tenants.create("Toko Tujuh")
         started = time.monotonic()
-        try:
-            waiter.wait(TIMEOUT)
-        finally:
-            waiter.close()
+        waiter.wait(TIMEOUT)
     assert time.monotonic() - started < TIMEOUT * 0.5
