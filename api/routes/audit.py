@@ -20,6 +20,7 @@ from api.pagination import (
 from api.preconditions import IMMUTABLE_VERSION, set_etag
 from api.privacy_schemas import AccessPage, AccessRecordOut
 from api.problems import ProblemError, responses
+from api.routing import OneHopRoute
 from api.schemas import AuditEvent, AuditPage, ErasureCertificateOut, ScheduledErasureOut
 from domain.purposes import CATALOGUE
 from domain.user import Role
@@ -36,7 +37,7 @@ from service.disclosure import named_purpose
 from service.erasure import certificate_from_row
 from service.replay import contact_state
 
-router = APIRouter(prefix="/v1", tags=["audit"])
+router = APIRouter(prefix="/v1", tags=["audit"], route_class=OneHopRoute)
 PURPOSES = [p.code for p in CATALOGUE]
 
 Auditor = Annotated[Principal, Depends(require(Role.AUDITOR))]

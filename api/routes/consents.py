@@ -19,12 +19,13 @@ from api.privacy_schemas import (
     GuardianOut,
 )
 from api.problems import responses
+from api.routing import OneHopRoute
 from domain.consent import GUARDIAN_FIELDS, Guardian
 from domain.user import Role
 from service.disclosure import AccessLog
 from service.views import consents_view
 
-router = APIRouter(prefix="/v1/contacts", tags=["consents"])
+router = APIRouter(prefix="/v1/contacts", tags=["consents"], route_class=OneHopRoute)
 # A consent's source (where the decision came from) and the guardian who gave it are the
 # subject's data: opened, or echoed back, for managing the relationship unless the caller
 # names another use. Deciding whether the subject is a child opens their age for it too.

@@ -14,6 +14,7 @@ from api.fields import Email, PathId, Phone
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, decode_cursor, next_cursor
 from api.preconditions import IMMUTABLE_VERSION, set_etag
 from api.problems import responses
+from api.routing import OneHopRoute
 from api.schemas import (
     ContactIn,
     ContactOut,
@@ -27,7 +28,7 @@ from domain.contact import PERSONAL_FIELDS, Contact
 from domain.user import Role
 from service.disclosure import AccessLog
 
-router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
+router = APIRouter(prefix="/v1/contacts", tags=["contacts"], route_class=OneHopRoute)
 
 Writer = Annotated[Principal, Depends(require(Role.ADMIN, Role.AGENT))]
 Reader = Annotated[Principal, Depends(require(Role.ADMIN, Role.AGENT, Role.PRIVACY_OFFICER))]

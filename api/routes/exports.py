@@ -28,13 +28,14 @@ from api.privacy_schemas import (
     TrainingPage,
 )
 from api.problems import responses
+from api.routing import OneHopRoute
 from api.schemas import ContactOut
 from domain.purposes import SUBJECT_REQUEST
 from domain.user import Role
 from service.disclosure import AccessLog
 from service.export import subject_export
 
-router = APIRouter(prefix="/v1", tags=["exports"])
+router = APIRouter(prefix="/v1", tags=["exports"], route_class=OneHopRoute)
 
 Writer = Annotated[Principal, Depends(require(Role.ADMIN, Role.AGENT))]
 Officer = Annotated[Principal, Depends(require(Role.PRIVACY_OFFICER))]

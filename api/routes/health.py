@@ -9,11 +9,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from api.deps import ServiceDep
 from api.problems import problem, responses
+from api.routing import OneHopRoute
 from projections.runner import Lag
 from service.bootstrap import Service
 from service.metrics import CONTENT_TYPE
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=OneHopRoute)
 log = logging.getLogger("crm.api")
 
 

@@ -14,9 +14,10 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from api.deps import ServiceDep
+from api.routing import OneHopRoute
 from crypto.signing import public_key_fingerprint
 
-router = APIRouter(prefix="/v1", tags=["keys"])
+router = APIRouter(prefix="/v1", tags=["keys"], route_class=OneHopRoute)
 
 ALGORITHM = "Ed25519"
 

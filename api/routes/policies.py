@@ -11,12 +11,13 @@ from api.pagination import DEFAULT_LIMIT, Cursor, Limit, after_position, positio
 from api.preconditions import set_etag
 from api.privacy_schemas import PolicyIn, PolicyOut, PolicyPage, PurposeOut
 from api.problems import responses
+from api.routing import OneHopRoute
 from domain.purposes import CATALOGUE
 from domain.user import Role
 from domain.values import parse_time
 from projections.policies import published_versions
 
-router = APIRouter(prefix="/v1", tags=["privacy policy"])
+router = APIRouter(prefix="/v1", tags=["privacy policy"], route_class=OneHopRoute)
 
 AnyRole = Annotated[Principal, Depends(require(*Role))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]

@@ -17,6 +17,7 @@ from api.fields import Id, PathId
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, after_position, position_cursor
 from api.privacy_schemas import RejectIn, RequestIn, RequestOut, RequestPage, VerificationIn
 from api.problems import ProblemError, responses
+from api.routing import OneHopRoute
 from api.schemas import ErasureCertificateOut
 from domain.purposes import SUBJECT_REQUEST
 from domain.request import RequestStatus
@@ -27,7 +28,7 @@ from service.bootstrap import Service
 from service.disclosure import AccessLog
 from service.views import request_views
 
-router = APIRouter(prefix="/v1/requests", tags=["data-subject requests"])
+router = APIRouter(prefix="/v1/requests", tags=["data-subject requests"], route_class=OneHopRoute)
 
 Handler = Annotated[Principal, Depends(require(Role.ADMIN, Role.PRIVACY_OFFICER))]
 Reader = Annotated[Principal, Depends(require(Role.ADMIN, Role.PRIVACY_OFFICER, Role.AUDITOR))]

@@ -14,6 +14,7 @@ from api.pagination import DEFAULT_LIMIT, Cursor, Limit, after_position, positio
 from api.preconditions import set_etag
 from api.privacy_schemas import ActivityIn, ActivityOut, ActivityPage, LinkIn, LinkOut, LinkPage
 from api.problems import ProblemError, responses
+from api.routing import OneHopRoute
 from domain.user import Role
 from domain.values import parse_time
 from projections.activities import activities_of
@@ -23,7 +24,7 @@ from service.bootstrap import Service
 from service.disclosure import AccessLog
 from service.views import activity_views, linked_account_views
 
-router = APIRouter(prefix="/v1/contacts", tags=["service data"])
+router = APIRouter(prefix="/v1/contacts", tags=["service data"], route_class=OneHopRoute)
 
 Writer = Annotated[Principal, Depends(require(Role.ADMIN, Role.AGENT))]
 Reader = Annotated[Principal, Depends(require(Role.ADMIN, Role.AGENT, Role.PRIVACY_OFFICER))]

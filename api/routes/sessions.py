@@ -11,11 +11,12 @@ from api.deps import Principal, ServiceDep, limit_rate, parse_id, require
 from api.fields import PathId, is_canonical_uuid
 from api.preconditions import set_etag
 from api.problems import ProblemError, responses
+from api.routing import OneHopRoute
 from api.schemas import SessionIn, SessionOut
 from domain.user import Role
 from service.sessions import log_in
 
-router = APIRouter(prefix="/v1", tags=["sessions"])
+router = APIRouter(prefix="/v1", tags=["sessions"], route_class=OneHopRoute)
 
 _BAD_LOGIN = ProblemError(
     401,

@@ -17,6 +17,7 @@ from api.fields import Id, PathId
 from api.pagination import DEFAULT_LIMIT, Cursor, Limit, after_position, position_cursor
 from api.privacy_schemas import AuthorizeIn, RevokeIn, ShareIn, ShareOut, SharePage
 from api.problems import ProblemError, responses
+from api.routing import OneHopRoute
 from domain.user import Role
 from domain.values import parse_time
 from projections.shares import find_shares
@@ -24,7 +25,7 @@ from service.bootstrap import Service
 from service.disclosure import AccessLog
 from service.views import share_view
 
-router = APIRouter(prefix="/v1/shares", tags=["data shares"])
+router = APIRouter(prefix="/v1/shares", tags=["data shares"], route_class=OneHopRoute)
 
 Requester = Annotated[Principal, Depends(require(Role.ADMIN, Role.AGENT))]
 Pic = Annotated[Principal, Depends(require(Role.PIC))]

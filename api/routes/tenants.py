@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Response
 from api.deps import NewId, Principal, ServiceDep, require, require_platform
 from api.preconditions import set_etag
 from api.problems import responses
+from api.routing import OneHopRoute
 from api.schemas import TenantIn, TenantOut, UserIn, UserOut
 from domain.user import Role
 
-router = APIRouter(prefix="/v1", tags=["tenants"])
+router = APIRouter(prefix="/v1", tags=["tenants"], route_class=OneHopRoute)
 
 
 @router.post(
