@@ -21,7 +21,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, DomainEventProtocol, MutableOrImmutableAggregate
 from eventsourcing.persistence import (
     ApplicationRecorder,
     EventStore,
@@ -43,6 +43,7 @@ from domain.tenant import Tenant
 from service.errors import CommitFailed, ConcurrentWrite, NotFound
 from service.group_commit import BatchSizes, GroupCommitter
 from sqlstore.sql import is_unique_violation
+from storage.folding import gathered, mutate_in_turn
 from storage.ledger import LedgerWriter
 from storage.recorders import LedgerRecorder, PostgresLedgerRecorder, SQLiteLedgerRecorder
 from storage.snapshots import BoundSnapshotStore
@@ -171,6 +172,26 @@ class CRM(Application[UUID]):
         self.register_transcodings(transcoder)
         return transcoder
 
+    def load(self, aggregate_id: UUID, version: int | None = None) -> Aggregate:
+        """An aggregate from its snapshot and the events after it (up to ``version``),
+        folded by :func:`storage.folding.mutate_in_turn`; AggregateNotFoundError if none."""
+        aggregate: Aggregate = self.repository.get(
+            aggregate_id, version=version, projector_func=mutate_in_turn
+        )
+        return aggregate
+
+    def save(
+        self,
+        *objs: MutableOrImmutableAggregate[UUID] | DomainEventProtocol[UUID] | None,
+        **kwargs: Any,
+    ) -> list[Recording[UUID]]:
+        """The library's save, with what it stores gathered by :func:`storage.folding.gathered`."""
+        processing_event = gathered(objs, kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
+
     def commit(self, *aggregates: Aggregate) -> int:
         """Save atomically; return the position of the last event. A lost race is a 409.
         Then snapshot what grew long (after the commit, never failing it)."""
@@ -201,7 +222,7 @@ class CRM(Application[UUID]):
         """The aggregate a create collided with; a collision with anything else (another
         tenant's, another kind) is not a re-run, so it stays a conflict."""
         try:
-            existing: Aggregate = self.repository.get(aggregate_id)
+            existing = self.load(aggregate_id)
         except AggregateNotFoundError:
             raise ConcurrentWrite("another write to this resource won the race") from None
         if not isinstance(existing, kind) or not belongs_to(existing, tenant_id):
@@ -364,7 +385,7 @@ class CRM(Application[UUID]):
     def owned(self, kind: type[TA], tenant_id: UUID, aggregate_id: UUID) -> TA:
         """An aggregate of ``kind`` in the caller's tenant; anything else is NotFound."""
         try:
-            aggregate: Aggregate = self.repository.get(aggregate_id)
+            aggregate = self.load(aggregate_id)
         except AggregateNotFoundError:
             raise NotFound(f"no {kind.__name__.lower()} with that id") from None
         if not isinstance(aggregate, kind) or not belongs_to(aggregate, tenant_id):

@@ -37,7 +37,7 @@ def contact_state(crm: CRM, tenant_id: UUID, contact_id: UUID, as_of: datetime) 
     version = _events_until(crm, contact_id, as_of)
     if version == 0:
         raise NotFound("the contact did not exist at that time")
-    contact: Contact = crm.repository.get(contact_id, version=version)
+    contact = crm.load(contact_id, version=version)
     assert isinstance(contact, Contact)
     marker = "erased" if crm.keystore.is_erased(tenant_id, contact_id) else "sealed"
     return {
