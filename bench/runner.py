@@ -98,7 +98,7 @@ def _num(value: float) -> str:
 def run(mode: Mode, only: Sequence[str], out_dir: Path) -> int:
     results = Results()
     failed: list[str] = []
-    began = time.monotonic()
+    began, started_at = time.monotonic(), datetime.now(UTC)
     server = start_postgres(durable=True)
     try:
         info = machine(server)
@@ -123,7 +123,7 @@ def run(mode: Mode, only: Sequence[str], out_dir: Path) -> int:
     document = {
         "mode": mode.name,
         "sizes": mode.__dict__,
-        "started_at": datetime.now(UTC).isoformat(),
+        "started_at": started_at.isoformat(),
         "seconds": round(time.monotonic() - began),
         "machine": info,
         "measurements": [m.as_dict() for m in results.measurements],
