@@ -39,7 +39,7 @@ class OrjsonTranscoder(JSONTranscoder):
             if kind is dict:
                 value[key] = self._revive_dict(item)
             elif kind is list and item:
-                value[key] = [self._revive(v) if type(v) in _CONTAINERS else v for v in item]
+                value[key] = self._revive(item)
         if "_type_" not in value or "_data_" not in value:
             return value
         data = value["_data_"]
