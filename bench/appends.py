@@ -20,7 +20,15 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
-from bench.common import Measurement, Mode, Results, deployment, interleaved
+from bench.common import (
+    Measurement,
+    Mode,
+    Results,
+    bench_tenant,
+    deployment,
+    interleaved,
+    require_projected,
+)
 from service.bootstrap import Service
 from service.stores import event_store_env
 from tests.harness import PostgresServer
@@ -77,7 +85,7 @@ class ProductWrites:
     def __init__(self, service: Service, writers: int) -> None:
         self.crm = service.crm
         self.contacts = service.contacts
-        self.tenant, _ = service.tenants.create("Bench").value
+        self.tenant = bench_tenant(service)
         self.pools = [
             [self.contacts.register(self.tenant.id, "bench", DETAILS).value.id for _ in range(POOL)]
             for _ in range(writers)
@@ -166,5 +174,6 @@ def run(server: PostgresServer, mode: Mode, results: Results) -> None:
                 name = case_name(events, writers)
                 results.add(Measurement("appends", name, "product", "cmd/s", samples[0]))
                 results.add(Measurement("appends", name, "library", "cmd/s", samples[1]))
+            require_projected(service)
     finally:
         library.close()

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from domain.tenant import Tenant
 from service.bootstrap import Service, bootstrap
 from service.settings import Settings
 from tests.harness import PostgresServer
@@ -155,6 +156,24 @@ def deployment_env(server: PostgresServer, **extra: str) -> dict[str, str]:
         "CRM_LOG_LEVEL": "WARNING",
         **extra,
     }
+
+
+def bench_tenant(service: Service, name: str = "Bench") -> Tenant:
+    """A scenario's tenant, created as a served deployment would create it: through
+    ``answer``, which brings the read models up to it, so that every command after it
+    applies them in its own transaction (as under ``crm serve``, whose follower has caught
+    up before the first request). Taken with ``.value`` alone on a fresh log, the read
+    models stay untracked and the commands measured write none of them."""
+    tenant, _ = service.answer(service.tenants.create(name))
+    return tenant
+
+
+def require_projected(service: Service) -> None:
+    """Fail the scenario unless its commands kept the read models at the log's head: a
+    figure for writes that skipped them would flatter the product."""
+    head = service.runner.head()
+    if not service.runner.reached(head):
+        raise RuntimeError(f"read models behind the log's head ({head}): writes unprojected")
 
 
 @contextmanager

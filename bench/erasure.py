@@ -12,7 +12,7 @@ import time
 import uuid
 
 from bench.appends import DETAILS, Library, PlainContact
-from bench.common import Measurement, Mode, Results, deployment
+from bench.common import Measurement, Mode, Results, bench_tenant, deployment, require_projected
 from service.bootstrap import Service
 from service.stores import event_store_env
 from tests.harness import PostgresServer
@@ -49,7 +49,7 @@ def single_save_ms(app: Library) -> float:
 
 def run(server: PostgresServer, mode: Mode, results: Results) -> None:
     with deployment(server) as service:
-        tenant, _ = service.tenants.create("Bench").value
+        tenant = bench_tenant(service)
         warm = contact_with_events(service, tenant.id, 10)
         erasure_ms(service, tenant.id, warm)
         for size in SIZES:
@@ -58,6 +58,7 @@ def run(server: PostgresServer, mode: Mode, results: Results) -> None:
             ]
             samples = [erasure_ms(service, tenant.id, s) for s in subjects]
             results.add(Measurement("erasure", f"{size:,} events", "product", "ms", samples))
+        require_projected(service)
     library = Library(env=event_store_env(server.create_database(f"lib_{uuid.uuid4().hex[:8]}")))
     try:
         single_save_ms(library)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from bench.common import Measurement, Mode, Results, deployment
+from bench.common import Measurement, Mode, Results, bench_tenant, deployment
 from bench.erasure import contact_with_events
 from service.bootstrap import Service
 from tests.harness import PostgresServer
@@ -44,7 +44,7 @@ def patch_ms(service: Service, tenant_id: uuid.UUID, contact_id: uuid.UUID, n: i
 
 def measure(service: Service, patches: int) -> dict[int, list[float]]:
     """Latencies of ``patches`` PATCHes on each contact, alternating, after a warm-up."""
-    tenant, _ = service.tenants.create("Bench").value
+    tenant = bench_tenant(service)
     contacts = {size: contact_with_events(service, tenant.id, size) for size in (SHORT, LONG)}
     samples: dict[int, list[float]] = {SHORT: [], LONG: []}
     for n in range(patches + 1):
