@@ -318,6 +318,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         clock=clock,
         commit_batch_sizes=metrics.group_commit_batch,
         snapshot_every=settings.snapshot_every_events,
+        cache_size=settings.aggregate_cache_size,
     )
     signer = Signer(
         deployment.key("CRM_SIGNING_KEY", settings.signing_key, settings.signing_key_file)

@@ -109,6 +109,7 @@ class Settings:
     auth_rate_per_ip: int = 20
     auth_rate_per_tenant: int = 100
     snapshot_every_events: int = 100  # 0: no snapshots (every load replays the whole stream)
+    aggregate_cache_size: int = 10_000  # 0: no cache (every load reads its snapshot and events)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -155,6 +156,7 @@ class Settings:
             auth_rate_per_ip=_number(env, "CRM_AUTH_RATE_PER_IP", "20", int),
             auth_rate_per_tenant=_number(env, "CRM_AUTH_RATE_PER_TENANT", "100", int),
             snapshot_every_events=_int(env, "CRM_SNAPSHOT_EVERY_EVENTS", 100),
+            aggregate_cache_size=_int(env, "CRM_AGGREGATE_CACHE_SIZE", 10_000),
         )
 
 

@@ -5,6 +5,10 @@ longer matches its signature and its event's ledger entry, and replays instead).
 
 Contacts here are snapshotted every 10 events; each test's contact has 25, so its
 snapshots are at versions 10 and 20 and a load replays 5 events after the latest.
+
+The service here keeps no aggregates in memory (``CRM_AGGREGATE_CACHE_SIZE=0``), so every
+load reads the snapshot, as the first load of a contact after a restart does; the last
+tests run with the cache, which a changed snapshot cannot reach either.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from eventsourcing.application import Repository
 
 from crypto.errors import KeyDestroyed
 from domain.contact import Contact
-from domain.errors import SubjectErased
+from domain.errors import SubjectErased, VersionMismatch
 from service.audit import StoreSource, verify_ledger
 from service.bootstrap import Service, bootstrap
 from service.settings import Settings
@@ -29,6 +33,7 @@ from tests.clock import ManualClock
 from tests.witness import WITNESS
 
 EVERY, EVENTS = 10, 25
+SNAPSHOTTED = {"CRM_SNAPSHOT_EVERY_EVENTS": str(EVERY)}
 NAME, TITLE = "Wulan Sekarsari Hadiningrat", "Penyelia Gudang Timur"
 
 
@@ -36,7 +41,7 @@ NAME, TITLE = "Wulan Sekarsari Hadiningrat", "Penyelia Gudang Timur"
 def service(
     make_settings: Callable[..., Settings], backend: str, clock: ManualClock
 ) -> Iterator[Service]:
-    svc = bootstrap(make_settings(backend, CRM_SNAPSHOT_EVERY_EVENTS=str(EVERY)), clock)
+    svc = bootstrap(make_settings(backend, CRM_AGGREGATE_CACHE_SIZE="0", **SNAPSHOTTED), clock)
     try:
         yield svc
     finally:
@@ -244,3 +249,52 @@ def test_with_snapshots_off_nothing_is_snapshotted(
         tenant_id, contact_id = long_contact(svc)
         assert svc.crm.snapshot_store is None
         assert svc.crm.contact(tenant_id, contact_id).version == EVENTS
+
+
+def test_with_the_cache_a_changed_snapshot_is_never_read_and_a_restart_ignores_it(
+    make_settings: Callable[..., Settings], backend: str
+) -> None:
+    settings = make_settings(backend, **SNAPSHOTTED)  # the default cache
+    with bootstrap(settings) as svc:
+        tenant_id, contact_id = long_contact(svc)
+        latest = snapshot_rows(svc)[-1]
+        rewrite(svc, contact_id, 20, "state = :state", state=_erased_flag(bytes(latest["state"])))
+        read = svc.crm.contact(tenant_id, contact_id)
+        assert state(read) == state(full_replay(svc, contact_id)) and not read.erased
+        assert snapshots(svc).rejected == 0  # served from memory: the snapshot was not read
+    with bootstrap(settings) as restarted:
+        read = restarted.crm.contact(tenant_id, contact_id)
+        assert state(read) == state(full_replay(restarted, contact_id)) and not read.erased
+        assert snapshots(restarted).rejected == 1
+
+
+def test_with_the_cache_a_load_sees_what_another_process_stored(
+    make_settings: Callable[..., Settings], backend: str
+) -> None:
+    settings = make_settings(backend, **SNAPSHOTTED)
+    with bootstrap(settings) as svc, bootstrap(settings) as other:
+        tenant_id, contact_id = long_contact(svc)
+        svc.crm.contact(tenant_id, contact_id)  # cached at version EVENTS
+        other.contacts.update(tenant_id, contact_id, "agent", {"age": 52}, EVENTS)
+        read = svc.crm.contact(tenant_id, contact_id)
+        assert read.version == EVENTS + 1
+        assert state(read) == state(full_replay(svc, contact_id))
+        with pytest.raises(VersionMismatch):  # a stale If-Match is refused, not overwritten
+            svc.contacts.update(tenant_id, contact_id, "agent", {"age": 53}, EVENTS)
+
+
+def test_with_the_cache_a_failed_command_leaves_the_next_load_untouched(
+    make_settings: Callable[..., Settings], backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with bootstrap(make_settings(backend, **SNAPSHOTTED)) as svc:
+        tenant_id, contact_id = long_contact(svc)
+        before = state(svc.crm.contact(tenant_id, contact_id))
+        monkeypatch.setattr(svc.crm, "commit_events", _refuse)
+        with pytest.raises(TimeoutError):
+            svc.contacts.update(tenant_id, contact_id, "agent", {"age": 60}, None)
+        monkeypatch.undo()
+        assert state(svc.crm.contact(tenant_id, contact_id)) == before
+
+
+def _refuse(*args: object, **kwargs: object) -> list[int]:
+    raise TimeoutError("the database did not answer")
