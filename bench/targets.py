@@ -158,13 +158,17 @@ def _erasure_target(results: Results) -> None:
 
 
 def _long_stream_target(results: Results) -> None:
-    """Issue 15: with snapshots, a stream's length stops mattering to a command on it."""
+    """Issue 15: with snapshots, a stream's length stops mattering to a command on it, even
+    when it loads cold (the aggregate cache off: ``product``)."""
     short, long = "patch, 10 events", "patch, 10,000 events"
-    ratio = _ratio(results, ("long_streams", long, "product"), ("long_streams", short, "product"))
-    off = _ratio(results, ("long_streams", long, "no snaps"), ("long_streams", short, "no snaps"))
+
+    def ratio_of(subject: str) -> float:
+        return _ratio(results, ("long_streams", long, subject), ("long_streams", short, subject))
+
+    ratio, off, cached = ratio_of("product"), ratio_of("no snaps"), ratio_of("cached")
     results.target(
-        "patch on a 10,000-event contact",
+        "patch on a 10,000-event contact, loaded cold",
         "within 1.5x of a 10-event one",
-        f"{ratio:.2f}x (snapshots off: {off:.2f}x)",
+        f"{ratio:.2f}x (snapshots off: {off:.2f}x; cached: {cached:.2f}x)",
         _measured(ratio) and ratio <= 1.5,
     )
