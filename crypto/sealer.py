@@ -209,29 +209,31 @@ class SubjectSealer:
     ) -> list[dict[str, Any] | None]:
         """Open many (subject, fields) requests of one tenant, each as :meth:`open_fields`
         would, with one keystore read for all their keys (a rebuild indexes thousands of
-        subjects). ``None`` where the subject was erased. The disclosure is asked about
-        every request before any key is read, and told about each one opened.
+        subjects, a page opens hundreds). ``None`` where the subject was erased. The
+        disclosure is asked about every request before any key is read, and told about each
+        one opened.
         """
-        asked = [(subject_id, _plain_fields(_cells(fields))) for subject_id, fields in requests]
-        for subject_id, fields in asked:
-            if fields:
+        asked = [(subject_id, fields, _cells(fields)) for subject_id, fields in requests]
+        named = [_plain_fields(cells) for _, _, cells in asked]
+        for (subject_id, _, cells), fields in zip(asked, named, strict=True):
+            if cells:
                 disclosure.opening(tenant_id, subject_id, fields)
-        wanted = [subject_id for subject_id, fields in asked if fields]
+        wanted = [subject_id for subject_id, _, cells in asked if cells]
         keys = self.keystore.keys_for_opening(tenant_id, wanted) if wanted else {}
         return [
-            self._open_request(tenant_id, subject_id, fields, keys.get(subject_id), disclosure)
-            for subject_id, fields in requests
+            self._open_request(tenant_id, request, names, keys.get(request[0]), disclosure)
+            for request, names in zip(asked, named, strict=True)
         ]
 
     def _open_request(
         self,
         tenant_id: UUID,
-        subject_id: UUID,
-        fields: dict[str, tuple[int, str]],
+        request: tuple[UUID, dict[str, tuple[int, str]], list[tuple[str, int, str]]],
+        names: list[str],
         data_key: DataKey | None,
         disclosure: Disclosure,
     ) -> dict[str, Any] | None:
-        cells = _cells(fields)
+        subject_id, fields, cells = request
         if not cells:
             return {}
         if data_key is None:
@@ -240,7 +242,7 @@ class SubjectSealer:
             opened = open_with(data_key, tenant_id, subject_id, cells)
         except KeyDestroyed:
             return None
-        disclosure.opened(tenant_id, subject_id, _plain_fields(cells))
+        disclosure.opened(tenant_id, subject_id, names)
         return dict(zip(fields, opened, strict=True))
 
 

@@ -49,6 +49,12 @@ def contact_view(
         opened = crm.sealer.open_fields(tenant_id, subject, sealed, access)
     except KeyDestroyed:
         return None
+    return _contact(row, sealed, opened)
+
+
+def _contact(
+    row: dict[str, Any], sealed: dict[str, tuple[int, str]], opened: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "id": row["id"],
         "version": row["version"],
@@ -63,18 +69,31 @@ def contact_page(
     crm: CRM, tenant_id: UUID, rows: list[dict[str, Any]], limit: int, access: AccessLog
 ) -> Page:
     """The first ``limit`` rows opened (erased ones left out), and every row's id. A subject
-    the purpose is refused for appears with its id and the reason, no values."""
+    the purpose is refused for appears with its id and the reason, no values. The page's
+    keys are read at once (one keystore query for those not cached)."""
     page = rows[:limit]
     subjects = [UUID(row["id"]) for row in page]
     refused = access.screen(subjects)
-    views = []
-    for row, subject_id in zip(page, subjects, strict=True):
-        reason = refused.get(subject_id)
-        if reason is not None:
-            views.append(refused_view(row["id"], access.purpose.code, reason))
-        elif view := contact_view(crm, tenant_id, row, access, subject_id):
-            views.append(view)
-    return Page(views, [row["id"] for row in rows])
+    allowed = [
+        (row, subject_id, sealed_fields(row))
+        for row, subject_id in zip(page, subjects, strict=True)
+        if subject_id not in refused
+    ]
+    opened = crm.sealer.open_subjects(
+        tenant_id, [(subject_id, sealed) for _, subject_id, sealed in allowed], access
+    )
+    views = {
+        subject_id: _contact(row, sealed, values)
+        for (row, subject_id, sealed), values in zip(allowed, opened, strict=True)
+        if values is not None  # erased after the rows were read
+    }
+    items = [
+        refused_view(row["id"], access.purpose.code, refused[subject_id])
+        if subject_id in refused
+        else views.get(subject_id)
+        for row, subject_id in zip(page, subjects, strict=True)
+    ]
+    return Page([item for item in items if item is not None], [row["id"] for row in rows])
 
 
 def refused_view(subject_id: str, purpose: str, reason: str) -> dict[str, Any]:

@@ -14,9 +14,11 @@ import pytest
 from domain.errors import ConsentRequired, SubjectErased
 from domain.values import utc_text
 from projections.consents import consent_events, consenting_contacts, current_consents
+from projections.contacts import contact_rows
 from projections.requests import find_requests
 from projections.shares import find_shares
 from service.bootstrap import Service
+from service.views import contact_page
 from tests.clock import ManualClock
 from tests.integration.racing import race_two_runners
 from tests.witness import WITNESS, access_for
@@ -303,3 +305,19 @@ def test_two_runners_racing_apply_new_projections_once(service: Service) -> None
     assert len(consent_events(service.read_models, tenant_id, contact_id)) == 10
     current = current_consents(service.read_models, tenant_id, contact_id)
     assert current["marketing"]["granted"] == 0  # the tenth decision (i = 9) withdrew
+
+
+def test_a_page_leaves_out_a_subject_erased_after_its_rows_were_read(service: Service) -> None:
+    tenant_id, erased_id = setup(service)
+    kept = service.answer(
+        service.contacts.register(tenant_id, "agent", {"full_name": "Bagus Wicaksono"})
+    )
+    rows = contact_rows(
+        service.read_models, tenant_id, email_index=None, phone_index=None, after="", limit=10
+    )
+    service.erasures.erase(tenant_id, erased_id, "po", "subject asked", None)
+    access = access_for(service, tenant_id, "account_management")
+    page = contact_page(service.crm, tenant_id, rows, 10, access)
+    assert [item["id"] for item in page.items] == [str(kept.id)]
+    assert page.items[0]["full_name"] == "Bagus Wicaksono"
+    assert access.subjects == [kept.id]  # the record names only what was opened
