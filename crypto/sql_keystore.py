@@ -20,6 +20,7 @@ from crypto.errors import KeyConfigurationError, KeyDestroyed
 from crypto.kek import KeyEncryptionKeyProvider
 from crypto.key_cache import KeyCache
 from crypto.key_creation import BatchSizes, KeyCreations, NewKey
+from crypto.key_evictions import DESTROYED_CHANNEL, DestroyedKeyListener
 from crypto.keystore import (
     DataKey,
     Destruction,
@@ -70,8 +71,9 @@ class SqlKeystore(Keystore):
     """A keystore in its own database (never the event store's tables).
 
     Unwrapped keys are cached per process (bounded, short-lived) and evicted when this
-    process destroys them; other processes stop serving an erased subject because every
-    read path also checks the subject's erasure in the event store or read model.
+    process destroys them, and, on PostgreSQL, when any process does
+    (:meth:`follow_destructions`); every read path also checks the subject's erasure in the
+    event store or read model.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class SqlKeystore(Keystore):
         self.kek = kek
         self.cache: KeyCache[tuple[UUID, DataKey]] = cache or KeyCache()
         self.creations = KeyCreations(db, batch_sizes=key_batch_sizes)
+        self._listener: DestroyedKeyListener | None = None
 
     def initialised(self) -> bool:
         """Whether this keystore was ever used: it has recorded a KEK."""
@@ -278,8 +281,25 @@ class SqlKeystore(Keystore):
         }
         with self.db.transaction() as cur:
             destruction = self._destroy_row(cur, params)
+            if self.db.dialect == "postgres":  # delivered to every listener at the commit
+                cur.execute(
+                    "SELECT pg_notify(:channel, :subject)",
+                    {"channel": DESTROYED_CHANNEL, "subject": params["subject"]},
+                )
         self.cache.evict(subject_id)
         return destruction
+
+    def follow_destructions(self, conninfo: str) -> None:
+        """Evict at once the keys other processes destroy (:mod:`crypto.key_evictions`):
+        for a keystore on PostgreSQL, reached at ``conninfo``."""
+        if self.db.dialect == "postgres" and self._listener is None:
+            self._listener = DestroyedKeyListener(conninfo, self.cache).start()
+
+    def close(self) -> None:
+        """Stop following destructions (the database is closed by its owner)."""
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
 
     def _destroy_row(self, cur: SqlCursor, params: dict[str, str]) -> Destruction:
         """Racing erasures (PostgreSQL's read committed lets them all read the row first)

@@ -69,6 +69,7 @@ class ReadSide:
     storage: StorageOpenings  # what the read models opened to index, recorded once per run
 
     def close(self) -> None:
+        self.keystore.close()
         self.keystore_db.close()
         close = getattr(getattr(self.read_models, "datastore", None), "close", None)
         if close is not None:
@@ -226,6 +227,7 @@ class Service(CommandGroups):
 
     def close(self) -> None:
         self.crm.close()
+        self.keystore.close()
         self.keystore_db.close()
         self.edge_db.close()
         close = getattr(getattr(self.read_models, "datastore", None), "close", None)
@@ -356,6 +358,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
     groups = command_groups(
         crm, side.keystore, side.read_models, side.blind_index, idempotency, signer
     )
+    side.keystore.follow_destructions(settings.keystore_url)  # last: nothing fails after it
     return Service(
         **vars(groups),
         settings=settings,
