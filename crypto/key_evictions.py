@@ -55,6 +55,8 @@ class DestroyedKeyListener:
             try:
                 self._listen()
             except psycopg.Error as exc:
+                if self._stop.is_set():  # closing: the server may be going away too
+                    return
                 log.warning(
                     "key destruction listener lost its connection; cache cleared",
                     extra={"error_type": type(exc).__name__, "retry_in_s": RETRY_SECONDS},
