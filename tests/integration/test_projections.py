@@ -187,28 +187,6 @@ def test_a_command_commits_its_read_models_in_its_own_transaction(service: Servi
     assert row == [{"version": 1}]
 
 
-def test_an_answer_after_a_command_that_applied_its_read_models_asks_nothing(
-    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """On PostgreSQL the commit says it applied every projection, so read-your-writes needs
-    no look at the tracking rows; a position beyond that commit is still asked about."""
-    with bootstrap(make_settings("postgres")) as service:
-        tenant = service.answer(service.tenants.create("Now"))[0]
-        registered = service.contacts.register(tenant.id, "agent", {"full_name": "Sari"})
-        asked: list[int] = []
-        original = service.runner.positions
-
-        def positions() -> dict[str, int]:
-            asked.append(1)
-            return original()
-
-        monkeypatch.setattr(service.runner, "positions", positions)
-        assert service.answer(registered).id == registered.value.id
-        assert asked == []
-        assert service.read_your_writes(registered.position + 1)
-        assert asked
-
-
 def test_read_models_do_not_depend_on_the_order_of_aggregates(
     service: Service, tmp_path: Path
 ) -> None:
