@@ -74,26 +74,17 @@ def contact_page(
     page = rows[:limit]
     subjects = [UUID(row["id"]) for row in page]
     refused = access.screen(subjects)
-    allowed = [
-        (row, subject_id, sealed_fields(row))
-        for row, subject_id in zip(page, subjects, strict=True)
-        if subject_id not in refused
-    ]
-    opened = crm.sealer.open_subjects(
-        tenant_id, [(subject_id, sealed) for _, subject_id, sealed in allowed], access
-    )
-    views = {
-        subject_id: _contact(row, sealed, values)
-        for (row, subject_id, sealed), values in zip(allowed, opened, strict=True)
-        if values is not None  # erased after the rows were read
+    sealed = {
+        s: sealed_fields(row) for row, s in zip(page, subjects, strict=True) if s not in refused
     }
-    items = [
-        refused_view(row["id"], access.purpose.code, refused[subject_id])
-        if subject_id in refused
-        else views.get(subject_id)
-        for row, subject_id in zip(page, subjects, strict=True)
-    ]
-    return Page([item for item in items if item is not None], [row["id"] for row in rows])
+    opened = iter(crm.sealer.open_subjects(tenant_id, list(sealed.items()), access))
+    views = []
+    for row, subject_id in zip(page, subjects, strict=True):
+        if subject_id in refused:
+            views.append(refused_view(row["id"], access.purpose.code, refused[subject_id]))
+        elif (values := next(opened)) is not None:  # None: erased after the rows were read
+            views.append(_contact(row, sealed[subject_id], values))
+    return Page(views, [row["id"] for row in rows])
 
 
 def refused_view(subject_id: str, purpose: str, reason: str) -> dict[str, Any]:
