@@ -7,6 +7,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TypeVar
 from uuid import UUID
@@ -269,7 +270,9 @@ EXISTING = Deployment(has_events=True)
 
 
 def read_side(settings: Settings, deployment: Deployment = EXISTING) -> ReadSide:
-    """Keys, keystore, projections and read models: what maintaining read models needs."""
+    """Keys, keystore, projections and read models: what maintaining read models needs.
+    A step that fails (a KEK the keystore does not know, a missing key file) closes what
+    the steps before it opened."""
     try:
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
@@ -277,22 +280,24 @@ def read_side(settings: Settings, deployment: Deployment = EXISTING) -> ReadSide
     check_keystore_present(settings, deployment)  # before an empty file would be made
     prepare_sqlite_files(settings)
     kek = key_encryption_key(settings, deployment)
-    keystore_db = open_database(settings.keystore_url)
-    keystore = SqlKeystore(keystore_db, kek)
-    if deployment.has_events and not keystore.initialised():
-        keystore_db.close()
-        raise KeyCustodyError(missing_keystore("at CRM_KEYSTORE_URL"))
-    keystore.create_tables()
-    keystore.register_kek(allow_new=not deployment.has_events)
-    sealer = SubjectSealer(keystore)
-    blind_index = BlindIndex(
-        deployment.key("CRM_INDEX_KEY", settings.index_key, settings.index_key_file)
-    )
-    storage = StorageOpenings()
-    projections = feature_read_models(sealer, blind_index, storage)
-    read_models = read_model_store(
-        read_models_url(settings), [s for p in projections for s in p.schema]
-    )
+    with ExitStack() as opened:
+        keystore_db = open_database(settings.keystore_url)
+        opened.callback(keystore_db.close)
+        keystore = SqlKeystore(keystore_db, kek)
+        if deployment.has_events and not keystore.initialised():
+            raise KeyCustodyError(missing_keystore("at CRM_KEYSTORE_URL"))
+        keystore.create_tables()
+        keystore.register_kek(allow_new=not deployment.has_events)
+        sealer = SubjectSealer(keystore)
+        blind_index = BlindIndex(
+            deployment.key("CRM_INDEX_KEY", settings.index_key, settings.index_key_file)
+        )
+        storage = StorageOpenings()
+        projections = feature_read_models(sealer, blind_index, storage)
+        read_models = read_model_store(
+            read_models_url(settings), [s for p in projections for s in p.schema]
+        )
+        opened.pop_all()
     return ReadSide(keystore, keystore_db, sealer, blind_index, projections, read_models, storage)
 
 
@@ -300,9 +305,22 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
     """Build the service; ``clock`` is replaced only by tests that move time (deadlines).
 
     Key material is created only for a new deployment, and checked against the data at
-    every start (:mod:`service.key_custody`)."""
+    every start (:mod:`service.key_custody`). A start that stops there (a key that does not
+    match, a key file gone) closes every pool, database and thread it had opened."""
     deployment = probe(settings)
     side = read_side(settings, deployment)
+    with ExitStack() as opened:
+        opened.callback(side.close)
+        service = _service(settings, clock, deployment, side, opened)
+        opened.pop_all()
+    return service
+
+
+def _service(
+    settings: Settings, clock: Clock, deployment: Deployment, side: ReadSide, opened: ExitStack
+) -> Service:
+    """The rest of :func:`bootstrap`, each thing that must be closed registered on
+    ``opened`` as soon as it exists."""
     ledger_signer = Signer(
         deployment.key(
             "CRM_LEDGER_SIGNING_KEY", settings.ledger_signing_key, settings.ledger_signing_key_file
@@ -322,6 +340,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         snapshot_every=settings.snapshot_every_events,
         cache_size=settings.aggregate_cache_size,
     )
+    opened.callback(crm.close)
     signer = Signer(
         deployment.key("CRM_SIGNING_KEY", settings.signing_key, settings.signing_key_file)
     )
@@ -338,6 +357,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         },
     )
     edge_db = open_database(read_models_url(settings))
+    opened.callback(edge_db.close)
     idempotency = IdempotencyStore(
         edge_db,
         api_secret,
@@ -358,7 +378,8 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
     groups = command_groups(
         crm, side.keystore, side.read_models, side.blind_index, idempotency, signer
     )
-    side.keystore.follow_destructions(settings.keystore_url)  # last: nothing fails after it
+    admin_token = _admin_token(settings)
+    side.keystore.follow_destructions(settings.keystore_url)  # last: its thread, once all held
     return Service(
         **vars(groups),
         settings=settings,
@@ -370,7 +391,7 @@ def bootstrap(settings: Settings, clock: Clock = system_clock) -> Service:
         signer=signer,
         ledger_signer=ledger_signer,
         blind_index=side.blind_index,
-        admin_token=_admin_token(settings),
+        admin_token=admin_token,
         edge_db=edge_db,
         idempotency=idempotency,
         rate_limiter=rate_limiter,

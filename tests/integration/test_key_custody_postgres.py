@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 
 import psycopg
 import pytest
 
+from crypto.errors import KeyConfigurationError
 from service.bootstrap import bootstrap
 from service.key_custody import KeyCustodyError
 from service.settings import Settings
@@ -69,8 +72,6 @@ def test_a_different_key_is_refused_by_name(
 
 
 def test_a_different_kek_is_refused(make_settings: Callable[..., Settings]) -> None:
-    from crypto.errors import KeyConfigurationError
-
     settings = existing(make_settings)
 
     with pytest.raises(KeyConfigurationError, match="CRM_KEK"):
@@ -88,3 +89,43 @@ def test_a_deployment_from_before_the_manifest_records_its_keys_at_start(
 
     with pytest.raises(KeyCustodyError, match="CRM_INDEX_KEY"):
         bootstrap(same(settings, CRM_INDEX_KEY=random_key()))
+
+
+def connections_to(settings: Settings) -> int:
+    """Client connections to the deployment's two databases, this query's own left out,
+    once closed ones are gone (a server process leaves the list just after its client)."""
+    names = [url.rsplit("/", 1)[1] for url in (settings.database_url, settings.keystore_url)]
+    deadline = time.monotonic() + 5
+    with psycopg.connect(settings.database_url, autocommit=True) as db:
+        while True:
+            row = db.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = ANY(%s) AND pid <> pg_backend_pid()",
+                [names],
+            ).fetchone()
+            assert row is not None
+            if row[0] == 0 or time.monotonic() > deadline:
+                return int(row[0])
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize(
+    "variable",
+    # Refused after the event store's pools, its group committer and the read models'
+    # store are open: the ledger's key (checked against its head), another key (by the
+    # manifest).
+    ["CRM_LEDGER_SIGNING_KEY", "CRM_INDEX_KEY"],
+)
+def test_a_refused_start_leaves_no_connection_or_thread_behind(
+    make_settings: Callable[..., Settings], variable: str
+) -> None:
+    settings = existing(make_settings)
+    threads_before = {t.ident for t in threading.enumerate()}
+    assert connections_to(settings) == 0
+
+    for _ in range(3):  # a supervisor retrying the start must not pile them up
+        with pytest.raises(KeyCustodyError):
+            bootstrap(same(settings, **{variable: random_key()}))
+
+    assert connections_to(settings) == 0
+    assert [t.name for t in threading.enumerate() if t.ident not in threads_before] == []
