@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any, Protocol, runtime_checkable
@@ -148,7 +148,9 @@ def rebuild(
         _replay(store, rebuilding, _decoded(app, replay_batch), report)
     runner.catch_up(progress=report)  # whatever _replay left to settle, if anything
     reached = runner.catch_up()  # whatever arrived meanwhile, to keep the hand-over short
-    _swap(store, [p.swap() for p in rebuilding])
+    settle = SettleOnSwap(app, rebuilding, store)
+    _swap(store, [p.swap() for p in rebuilding], settle)
+    reached = max(reached, settle.reached)
     log.info(
         "rebuilt projections",
         extra={"projections": [p.live.name for p in rebuilding], "position": reached},
@@ -232,11 +234,52 @@ def _reader(app: Application[Any]) -> Callable[[int, int], list[tuple[int, Store
     return recorder.stored_events_from
 
 
-def _swap(store: ReadModelStore, swaps: list[Swap]) -> None:
-    """A long reader can hold a table past the swap's lock timeout: try again."""
+class SettleOnSwap:
+    """The swap's last step before it renames, in its transaction, the tracking rows locked:
+    the events the live tables took after the rebuilt ones' last catch-up (commands applying
+    projections in their own transaction, the live runner) are applied to the rebuilt
+    tables, so each live name is handed a position at least as far as its own. Without it,
+    the live name would go back to the rebuilt position, and readers would see the read
+    models go back in time until the runner applied those events again."""
+
+    def __init__(
+        self,
+        app: Application[Any],
+        rebuilding: Sequence[RebuildingProjection],
+        store: ReadModelStore,
+    ) -> None:
+        self.read = _reader(app)
+        self.decode = app.mapper.to_domain_event
+        self.rebuilding = sorted(rebuilding, key=lambda p: p.name)  # the order rows lock
+        self.store = store
+        self.reached = 0  # the furthest position the last call brought a projection to
+
+    def __call__(self, cur: Any, locked: Mapping[str, int]) -> None:
+        self.reached = 0
+        behind = [
+            (p, locked.get(p.name, 0), locked.get(p.live.name, 0))
+            for p in self.rebuilding
+            if locked.get(p.name, 0) < locked.get(p.live.name, 0)
+        ]
+        if not behind:
+            return
+        start = min(rebuilt for _, rebuilt, _ in behind)
+        end = max(live for _, _, live in behind)
+        events = [(at, self.decode(stored)) for at, stored in self.read(start + 1, end - start)]
+        for projection, rebuilt, live in behind:
+            mine = [(at, event) for at, event in events if rebuilt < at <= live]
+            writes = projection.writes_for_batch(mine)
+            self.store.apply_on(cur, Tracking(projection.name, live), writes, rebuilt)
+        self.reached = end
+        log.info("rebuilt read models settled at the swap", extra={"from": start, "to": end})
+
+
+def _swap(store: ReadModelStore, swaps: list[Swap], settle: SettleOnSwap) -> None:
+    """A long reader can hold a table past the swap's lock timeout: try again (the settle
+    with it: what it wrote was rolled back with the swap)."""
     for attempt in range(1, SWAP_ATTEMPTS + 1):
         try:
-            store.swap_in(swaps)
+            store.swap_in(swaps, settle)
             return
         except OperationalError:
             if attempt == SWAP_ATTEMPTS:

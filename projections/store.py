@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
@@ -31,13 +31,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder, SQLiteTransaction
 from psycopg.sql import SQL, Identifier, Literal
 
 from sqlstore.sql import Dialect, as_multi_row, to_pyformat
 
 Write = tuple[str, Mapping[str, Any]]
 Batch = tuple[Tracking, Sequence[Write], int]  # (position reached, writes, position before)
+# What a swap runs on its own transaction, the tracking rows locked, before it renames:
+# given every locked row's position, bring the rebuilt tables up to the live ones.
+Settle = Callable[[Any, Mapping[str, int]], None]
 MIGRATION_ROW = "__migration__"  # the library's own bookkeeping row in the tracking table
 _CREATE_INDEX = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\b", re.IGNORECASE)
 
@@ -66,6 +69,10 @@ _ADVANCE_TOGETHER = {
     ),
 }
 _FORGET = "DELETE FROM {tracking} WHERE application_name = :name"
+_SELECT_NAMED_SQLITE = (
+    "SELECT application_name, notification_id FROM {tracking}"
+    " WHERE application_name IN (SELECT value FROM json_each(:names))"
+)
 _HAND_OVER = "UPDATE {tracking} SET application_name = :live WHERE application_name = :rebuilt"
 
 
@@ -109,9 +116,38 @@ def positions(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 
 def create_tables(datastore: Any, statements: Sequence[str]) -> None:
     """Run DDL in one transaction, on either engine's datastore."""
-    with datastore.transaction(commit=True) as cur:
+    with writing(datastore) as cur:
         for statement in statements:
             cur.execute(statement)
+
+
+class _ImmediateTransaction(SQLiteTransaction):
+    """The library's SQLite transaction, but taking the write lock at ``BEGIN``."""
+
+    def __enter__(self) -> Any:
+        cursor = self.connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        return cursor
+
+
+@contextmanager
+def writing(datastore: Any) -> Iterator[Any]:
+    """A write transaction on either engine's datastore, its errors the library's.
+
+    On SQLite it takes the database's write lock up front (``BEGIN IMMEDIATE``): a deferred
+    transaction that reads first (a swap's positions, the schema a ``DROP`` looks up)
+    fails at once with "database is locked" when another connection committed meanwhile,
+    busy timeout or not, as the event store's commands do on the same file."""
+    if isinstance(datastore, SQLiteDatastore):
+        with (
+            datastore.get_connection(commit=True) as conn,
+            _ImmediateTransaction(conn, commit=True) as cur,
+            cur,
+        ):
+            yield cur
+        return
+    with datastore.transaction(commit=True) as cur:
+        yield cur
 
 
 class ReadModelStore(Protocol):
@@ -152,7 +188,11 @@ class ReadModelStore(Protocol):
 
     def discard(self, tables: Sequence[str], tracking_name: str) -> None: ...
 
-    def swap_in(self, swaps: Sequence[Swap]) -> None: ...
+    def swap_in(self, swaps: Sequence[Swap], settle: Settle | None = None) -> None: ...
+
+    def apply_on(
+        self, cur: Any, tracking: Tracking, writes: Sequence[Write], previous: int
+    ) -> None: ...
 
 
 def execute_writes(cur: Any, writes: Sequence[Write], dialect_sql: Callable[[str], str]) -> None:
@@ -204,8 +244,10 @@ class ReadModels(ABC):
         """One of the tracking statements above, for this engine's tracking table."""
 
     @abstractmethod
-    def _lock_for_swap(self, cur: Any, tracking_names: Sequence[str]) -> None:
-        """Whatever a swap must hold before it drops a table."""
+    def _lock_for_swap(self, cur: Any, tracking_names: Sequence[str]) -> dict[str, int]:
+        """Whatever a swap must hold before it drops a table, the tracking rows of
+        ``tracking_names`` among it (no runner moves them until the swap commits); their
+        positions."""
 
     @abstractmethod
     def _restore_index_names(self, cur: Any, swap: Swap) -> None:
@@ -215,7 +257,7 @@ class ReadModels(ABC):
     def apply(
         self, tracking: Tracking, writes: Sequence[Write], previous: int | None = None
     ) -> None:
-        with self.datastore.transaction(commit=True) as cur:
+        with writing(self.datastore) as cur:
             if previous is None:
                 self._insert_tracking(cur, tracking)
             else:
@@ -226,10 +268,17 @@ class ReadModels(ABC):
         """Several projections' batches in one transaction (one commit, one flush): all
         commit, or none does. Callers pass them ordered by tracking name: row locks are then
         taken in the order :meth:`swap_in` takes them, so the two cannot deadlock."""
-        with self.datastore.transaction(commit=True) as cur:
+        with writing(self.datastore) as cur:
             for tracking, writes, previous in batches:
                 self._compare_and_set(cur, tracking, previous)
                 execute_writes(cur, writes, self._in_dialect)
+
+    def apply_on(
+        self, cur: Any, tracking: Tracking, writes: Sequence[Write], previous: int
+    ) -> None:
+        """:meth:`apply` on a transaction already open on this store (a swap's)."""
+        self._compare_and_set(cur, tracking, previous)
+        execute_writes(cur, writes, self._in_dialect)
 
     def _compare_and_set(self, cur: Any, tracking: Tracking, previous: int) -> None:
         if tracking.notification_id <= previous:
@@ -311,17 +360,24 @@ class ReadModels(ABC):
         create_tables(self.datastore, statements)
 
     def discard(self, tables: Sequence[str], tracking_name: str) -> None:
-        with self.datastore.transaction(commit=True) as cur:
+        with writing(self.datastore) as cur:
             for table in tables:
                 cur.execute(f"DROP TABLE IF EXISTS {_quoted(table)}")
             cur.execute(self._tracking_sql(_FORGET), {"name": tracking_name})
 
-    def swap_in(self, swaps: Sequence[Swap]) -> None:
+    def swap_in(self, swaps: Sequence[Swap], settle: Settle | None = None) -> None:
         """One transaction: until it commits, readers keep the old tables (a WAL snapshot on
-        SQLite; on PostgreSQL they wait milliseconds for the commit), then read the new."""
+        SQLite; on PostgreSQL they wait milliseconds for the commit), then read the new.
+
+        ``settle`` runs first, with the tracking rows locked: what the live tables took
+        since the rebuild's last catch-up (a command's own transaction, the live runner) is
+        applied to the rebuilt ones there, so the live name never goes back to an earlier
+        position and readers never see the read models go back in time."""
         names = [n for s in swaps for n in (s.live_name, s.rebuilt_name)]
-        with self.datastore.transaction(commit=True) as cur:
-            self._lock_for_swap(cur, names)
+        with writing(self.datastore) as cur:
+            locked = self._lock_for_swap(cur, names)
+            if settle is not None:
+                settle(cur, locked)
             for swap in swaps:
                 for table in swap.tables:
                     cur.execute(f"DROP TABLE IF EXISTS {_quoted(table)}")
@@ -354,8 +410,12 @@ class SQLiteReadModels(ReadModels, SQLiteTrackingRecorder):
     def _tracking_sql(self, template: str) -> str:
         return template.format(tracking="tracking")
 
-    def _lock_for_swap(self, cur: Any, tracking_names: Sequence[str]) -> None:
-        """Nothing to take: the write transaction already holds the database's one lock."""
+    def _lock_for_swap(self, cur: Any, tracking_names: Sequence[str]) -> dict[str, int]:
+        """The database's one write lock is held since ``BEGIN IMMEDIATE`` (:func:`writing`):
+        no one moves a position until the swap commits."""
+        names = orjson.dumps(list(tracking_names)).decode()
+        cur.execute(self._tracking_sql(_SELECT_NAMED_SQLITE), {"names": names})
+        return positions(cur.fetchall())
 
     def _restore_index_names(self, cur: Any, swap: Swap) -> None:
         """SQLite cannot rename an index: drop the suffixed ones, create the live ones."""
@@ -389,17 +449,19 @@ class PostgresReadModels(ReadModels, PostgresTrackingRecorder):
             statement = self._tracking_statements[template] = composed.as_string(None)
         return statement
 
-    def _lock_for_swap(self, cur: Any, tracking_names: Sequence[str]) -> None:
+    def _lock_for_swap(self, cur: Any, tracking_names: Sequence[str]) -> dict[str, int]:
         """A bounded wait for the tables, and the tracking rows locked before them in the
         order the runner takes them, so a live runner mid-batch cannot deadlock the swap."""
         cur.execute(SQL("SET LOCAL lock_timeout = {0}").format(Literal(self.swap_lock_timeout)))
         cur.execute(
             self._tracking_sql(
-                "SELECT application_name FROM {tracking} WHERE application_name = ANY(:names)"
+                "SELECT application_name, notification_id FROM {tracking}"
+                " WHERE application_name = ANY(:names)"
                 ' ORDER BY application_name COLLATE "C" FOR UPDATE'
             ),
             {"names": list(tracking_names)},
         )
+        return positions(cur.fetchall())
 
     def _reading(self) -> AbstractContextManager[Any]:
         """The pool's connections are in autocommit: a lone SELECT is its own transaction,

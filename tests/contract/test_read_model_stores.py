@@ -13,7 +13,7 @@ PostgreSQL's lock timeout on a swap, are engine-specific.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -257,6 +257,46 @@ class ReadModelStoreContract:
         assert things(store) == {"gen2": 2}
         assert store.tracked() == {"things": 2}
         assert self.index_names(store) == {"things_view_n"}
+
+    def test_swap_in_settles_the_rebuilt_tables_first_with_the_rows_locked(
+        self, store: ReadModelStore
+    ) -> None:
+        """The settle sees every locked row's position, and what it writes on the swap's
+        transaction (rows, the rebuilt position) is what the live name is handed."""
+        store.apply(Tracking("things", 9), [insert("live", 9)], previous=0)
+        store.create_tables(REBUILT_SCHEMA)
+        rebuilt = [insert("new", 2, "things_view" + SUFFIX)]
+        store.apply(Tracking("things" + SUFFIX, 7), rebuilt, previous=0)
+        seen: list[dict[str, int]] = []
+
+        def settle(cur: Any, locked: Mapping[str, int]) -> None:
+            seen.append(dict(locked))
+            late = [insert("late", 9, "things_view" + SUFFIX)]
+            store.apply_on(cur, Tracking("things" + SUFFIX, 9), late, previous=7)
+
+        store.swap_in([swap()], settle)
+
+        assert seen == [{"things": 9, "things" + SUFFIX: 7}]
+        assert things(store) == {"new": 2, "late": 9}
+        assert store.tracked() == {"things": 9}
+
+    def test_a_settle_that_fails_leaves_the_live_tables_and_positions_as_they_were(
+        self, store: ReadModelStore
+    ) -> None:
+        store.apply(Tracking("things", 9), [insert("live", 9)], previous=0)
+        store.create_tables(REBUILT_SCHEMA)
+        store.apply(Tracking("things" + SUFFIX, 7), [], previous=0)
+
+        def settle(cur: Any, locked: Mapping[str, int]) -> None:
+            late = [insert("late", 9, "things_view" + SUFFIX)]
+            store.apply_on(cur, Tracking("things" + SUFFIX, 9), late, previous=7)
+            raise OSError("the event store went away")
+
+        with pytest.raises(OSError):
+            store.swap_in([swap()], settle)
+
+        assert things(store) == {"live": 9}
+        assert store.tracked() == {"things": 9, "things" + SUFFIX: 7}
 
     def test_discard_drops_the_tables_and_their_position(self, store: ReadModelStore) -> None:
         store.create_tables(REBUILT_SCHEMA)

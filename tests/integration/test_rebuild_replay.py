@@ -1,6 +1,8 @@
 """A rebuild's bulk replay: folded batches, each committed while the next is prepared, must
 leave the read models the live projections produced, however the log is cut into batches,
-and a batch the store refuses leaves the rest to the runner, applied exactly once.
+and a batch the store refuses leaves the rest to the runner, applied exactly once; what the
+live read models take while the rebuild finishes is settled in its swap, never lost or
+undone.
 
 Run against SQLite and PostgreSQL alike (the ``service`` fixture is parametrised).
 """
@@ -10,9 +12,10 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from projections.rebuild import rebuild
-from projections.store import Batch, ReadModelStore, StaleBatch
+from projections.store import Batch, ReadModelStore, Settle, StaleBatch, Swap
 from service.bootstrap import Service
 from tests.snapshots import snapshot, write_history
 
@@ -72,3 +75,48 @@ def test_a_refused_replay_batch_leaves_the_rest_to_the_runner(service: Service) 
     assert refusing.refused
     assert snapshot(service.read_models, service.runner.projections) == live
     assert reached == service.runner.head()
+
+
+class WritesBeforeTheSwap:
+    """The service's store, but commands land in the live read models (applied in their
+    own transaction, or by the live runner) after the rebuild's last catch-up, just before
+    its swap: the window the swap must settle."""
+
+    def __init__(self, service: Service, contact: UUID, tenant: UUID) -> None:
+        self.service = service
+        self.store = service.read_models
+        self.contact = contact
+        self.tenant = tenant
+        self.live_before_swap: dict[str, int] = {}
+        self.rows_before_swap: dict[str, list[Any]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def swap_in(self, swaps: Sequence[Swap], settle: Settle | None = None) -> None:
+        for n in range(3):
+            changes = {"job_title": f"Juru masak {n}"}
+            self.service.contacts.update(self.tenant, self.contact, "agent", changes, None)
+        self.service.runner.catch_up()
+        self.live_before_swap = self.service.runner.positions()
+        self.rows_before_swap = snapshot(self.store, self.service.runner.projections)
+        self.store.swap_in(swaps, settle)
+
+
+def test_the_swap_never_hands_the_live_read_models_an_earlier_position(
+    service: Service,
+) -> None:
+    write_history(service, random.Random(23), commands=12)
+    tenant, _ = service.tenants.create("Warung Makan").value
+    contact, _ = service.contacts.register(tenant.id, "agent", {"full_name": "Sari"})
+    service.runner.catch_up()
+    late = WritesBeforeTheSwap(service, contact.id, tenant.id)
+
+    reached = rebuild(service.crm, late, service.runner.projections)
+
+    after = service.runner.positions()  # no catch-up in between: what readers see now
+    assert late.live_before_swap and all(
+        after[name] >= position for name, position in late.live_before_swap.items()
+    )
+    assert reached == service.runner.head()
+    assert snapshot(service.read_models, service.runner.projections) == late.rows_before_swap
