@@ -51,6 +51,7 @@ from service.stores import (
 )
 from sqlstore.sql import SqlDatabase, create_private_file, open_database
 from storage.ledger import CheckpointPolicy, LedgerWriter
+from storage.recorders import ProjectedHere
 
 log = logging.getLogger("crm.service")
 T = TypeVar("T")
@@ -129,7 +130,7 @@ class Service(CommandGroups):
         ``/metrics`` and returns False.
         """
         if self.settings.projections.inline:
-            if self.runner.reached(position):  # applied in the command's own transaction
+            if self._applied_at_commit(position) or self.runner.reached(position):
                 self.storage_run.record_if_opened()
             else:
                 self.catch_up()
@@ -145,6 +146,13 @@ class Service(CommandGroups):
             time.sleep(min(pause, remaining))
             pause = min(pause * 2, 0.1)
         return True
+
+    def _applied_at_commit(self, position: int) -> bool:
+        """Whether a commit of this process applied every projection up to ``position`` in
+        its own transaction (PostgreSQL): known without asking the tracking table, since
+        tracking positions only move forward."""
+        here: ProjectedHere | None = getattr(self.crm.recorder, "projected_here", None)
+        return here is not None and position <= here.reached_at
 
     def read_to_head(self) -> bool:
         """Read models up to everything stored so far, before a read that must be complete

@@ -54,6 +54,15 @@ class ProjectedHere:
     def __init__(self) -> None:
         self.backends: set[int] = set()
         self.behind = threading.Event()
+        # The last position of this process's latest committed batch that applied every
+        # in-transaction projection: the read models reflect it with no query to ask.
+        self.reached_at = 0
+        self._lock = threading.Lock()
+
+    def reached(self, position: int) -> None:
+        """A batch up to ``position`` committed with every projection applied in it."""
+        with self._lock:
+            self.reached_at = max(self.reached_at, position)
 
     def committed(self, backend: int, all_applied: bool) -> None:
         if not all_applied:
@@ -298,6 +307,7 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
             raise ProgrammingError("POSTGRES_ENABLE_DB_FUNCTIONS bypasses the audit ledger")
         failure: Exception | None = None
         ids: Sequence[int] | None = None
+        all_applied = False
         with self.datastore.get_connection() as conn:
             with conn.pipeline() as pipeline, conn.transaction():
                 with conn.cursor() as curs:
@@ -309,13 +319,17 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
                             self._read_with_insert(head, claim)
                             pipeline.sync()  # constraint violations surface here
                             ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-                            self._enter_after_insert(curs, ids, stored_events, head, claim)
+                            all_applied = self._enter_after_insert(
+                                curs, ids, stored_events, head, claim
+                            )
                         except Exception as exc:
                             failure = exc
                     if failure is not None:
                         raise psycopg.Rollback
             if failure is not None:
                 raise failure  # outside the pipeline block, as the library does
+        if all_applied and ids:  # committed: the block above has exited without an error
+            self.projected_here.reached(ids[-1])
         return ids
 
     def _read_with_insert(self, head: Any, claim: Any) -> None:
@@ -336,8 +350,9 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
         stored_events: Sequence[StoredEvent],
         head: Any,
         claim: Any,
-    ) -> None:
-        """:meth:`_enter_in_ledger`, from what :meth:`_read_with_insert` read."""
+    ) -> bool:
+        """:meth:`_enter_in_ledger`, from what :meth:`_read_with_insert` read; whether every
+        in-transaction projection was applied with the events."""
         assert ids is not None
         inserted = list(zip(ids, stored_events, strict=True))
         previous = self._require_ledger().append_after(
@@ -349,6 +364,8 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
                 self.projector.apply(beside, previous, inserted, advanced)
             all_applied = previous != 0 and advanced.issuperset(self.projector.names)
             self.projected_here.committed(curs.connection.info.backend_pid, all_applied)
+            return all_applied
+        return False
 
     @contextmanager
     def read(self) -> Iterator[SqlCursor]:

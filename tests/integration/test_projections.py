@@ -141,8 +141,9 @@ def test_read_models_never_go_back_in_time_while_commands_race_rebuilds(
     service: Service,
 ) -> None:
     """Commands land in the live read models until each swap (in their own transaction on
-    PostgreSQL, by catching up on SQLite): a reader polling a contact's row and the
-    projection's position sees both only move forward, and the result is a rebuild's."""
+    PostgreSQL, by catching up on SQLite): each answer reads its own write, a reader polling
+    a contact's row and the projection's position sees both only move forward, and the
+    result is a rebuild's."""
     write_history(service, random.Random(11), commands=10)
     tenant, _ = service.tenants.create("Warung Makan").value
     contact, _ = service.contacts.register(tenant.id, "agent", {"full_name": "Sari"})
@@ -151,6 +152,8 @@ def test_read_models_never_go_back_in_time_while_commands_race_rebuilds(
     errors: list[BaseException] = []
     done = threading.Event()
 
+    query = "SELECT version FROM contacts_view WHERE id = :id"
+
     def write() -> None:
         n = 0
         while not done.is_set():
@@ -158,13 +161,14 @@ def test_read_models_never_go_back_in_time_while_commands_race_rebuilds(
             try:
                 changes = {"job_title": f"Juru masak {n}"}
                 update = service.contacts.update(tenant.id, contact.id, "agent", changes, None)
-                service.answer(update)
+                service.answer(update)  # read your writes, across the swaps too
+                row = service.read_models.query(query, {"id": str(contact.id)})[0]
+                assert row["version"] >= update.value.version, (row, update.value.version)
             except BaseException as exc:
                 errors.append(exc)
                 return
 
     def read() -> None:
-        query = "SELECT version FROM contacts_view WHERE id = :id"
         while not done.is_set():
             try:
                 position = service.runner.positions()["contacts"]
@@ -244,6 +248,28 @@ def test_a_command_commits_its_read_models_in_its_own_transaction(service: Servi
         "SELECT version FROM contacts_view WHERE id = :id", {"id": str(registered.value.id)}
     )
     assert row == [{"version": 1}]
+
+
+def test_an_answer_after_a_command_that_applied_its_read_models_asks_nothing(
+    make_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the commit says it applied every projection, so read-your-writes needs
+    no look at the tracking rows; a position beyond that commit is still asked about."""
+    with bootstrap(make_settings("postgres")) as service:
+        tenant = service.answer(service.tenants.create("Now"))[0]
+        registered = service.contacts.register(tenant.id, "agent", {"full_name": "Sari"})
+        asked: list[int] = []
+        original = service.runner.positions
+
+        def positions() -> dict[str, int]:
+            asked.append(1)
+            return original()
+
+        monkeypatch.setattr(service.runner, "positions", positions)
+        assert service.answer(registered).id == registered.value.id
+        assert asked == []
+        assert service.read_your_writes(registered.position + 1)
+        assert asked
 
 
 def test_read_models_do_not_depend_on_the_order_of_aggregates(
