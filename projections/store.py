@@ -12,9 +12,8 @@ Rebuilds build fresh tables beside the live ones and swap them in with one trans
 after it.
 
 Each behaviour is written once, in :class:`ReadModels`, with statements in ``:name``
-parameters and ``{tracking}`` for the tracking table; the engine classes keep only what
-differs: their DDL hook in the library, how a statement is put in their dialect, how a swap
-takes its locks, and how index names are given back after a rename.
+parameters and ``{tracking}`` for the tracking table; the engine classes
+(:mod:`projections.engines`) keep only what differs.
 """
 
 from __future__ import annotations
@@ -30,11 +29,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 from eventsourcing.persistence import IntegrityError, Tracking
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
-from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder, SQLiteTransaction
-from psycopg.sql import SQL, Identifier, Literal
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTransaction
 
-from sqlstore.sql import Dialect, as_multi_row, to_pyformat
+from sqlstore.sql import Dialect, as_multi_row
 
 Write = tuple[str, Mapping[str, Any]]
 Batch = tuple[Tracking, Sequence[Write], int]  # (position reached, writes, position before)
@@ -69,10 +66,6 @@ _ADVANCE_TOGETHER = {
     ),
 }
 _FORGET = "DELETE FROM {tracking} WHERE application_name = :name"
-_SELECT_NAMED_SQLITE = (
-    "SELECT application_name, notification_id FROM {tracking}"
-    " WHERE application_name IN (SELECT value FROM json_each(:names))"
-)
 _HAND_OVER = "UPDATE {tracking} SET application_name = :live WHERE application_name = :rebuilt"
 
 
@@ -212,7 +205,7 @@ def execute_writes(cur: Any, writes: Sequence[Write], dialect_sql: Callable[[str
             cur.execute(dialect_sql(statement), params)
 
 
-def _quoted(name: str) -> str:
+def quoted(name: str) -> str:
     """A table or index name as an SQL identifier, the same on both engines."""
     return '"' + name.replace('"', '""') + '"'
 
@@ -362,7 +355,7 @@ class ReadModels(ABC):
     def discard(self, tables: Sequence[str], tracking_name: str) -> None:
         with writing(self.datastore) as cur:
             for table in tables:
-                cur.execute(f"DROP TABLE IF EXISTS {_quoted(table)}")
+                cur.execute(f"DROP TABLE IF EXISTS {quoted(table)}")
             cur.execute(self._tracking_sql(_FORGET), {"name": tracking_name})
 
     def swap_in(self, swaps: Sequence[Swap], settle: Settle | None = None) -> None:
@@ -380,9 +373,9 @@ class ReadModels(ABC):
                 settle(cur, locked)
             for swap in swaps:
                 for table in swap.tables:
-                    cur.execute(f"DROP TABLE IF EXISTS {_quoted(table)}")
+                    cur.execute(f"DROP TABLE IF EXISTS {quoted(table)}")
                     cur.execute(
-                        f"ALTER TABLE {_quoted(table + swap.suffix)} RENAME TO {_quoted(table)}"
+                        f"ALTER TABLE {quoted(table + swap.suffix)} RENAME TO {quoted(table)}"
                     )
                 self._restore_index_names(cur, swap)
                 cur.execute(self._tracking_sql(_FORGET), {"name": swap.live_name})
@@ -390,96 +383,3 @@ class ReadModels(ABC):
                     self._tracking_sql(_HAND_OVER),
                     {"live": swap.live_name, "rebuilt": swap.rebuilt_name},
                 )
-
-
-class SQLiteReadModels(ReadModels, SQLiteTrackingRecorder):
-    """Read models in a SQLite file."""
-
-    dialect: Dialect = "sqlite"
-
-    def __init__(self, datastore: SQLiteDatastore, schema: Sequence[str]) -> None:
-        self._schema = list(schema)
-        super().__init__(datastore)
-
-    def construct_create_table_statements(self) -> list[str]:
-        return [*super().construct_create_table_statements(), *self._schema]
-
-    def _in_dialect(self, sql: str) -> str:
-        return sql  # sqlite3 takes ``:name`` parameters as they are
-
-    def _tracking_sql(self, template: str) -> str:
-        return template.format(tracking="tracking")
-
-    def _lock_for_swap(self, cur: Any, tracking_names: Sequence[str]) -> dict[str, int]:
-        """The database's one write lock is held since ``BEGIN IMMEDIATE`` (:func:`writing`):
-        no one moves a position until the swap commits."""
-        names = orjson.dumps(list(tracking_names)).decode()
-        cur.execute(self._tracking_sql(_SELECT_NAMED_SQLITE), {"names": names})
-        return positions(cur.fetchall())
-
-    def _restore_index_names(self, cur: Any, swap: Swap) -> None:
-        """SQLite cannot rename an index: drop the suffixed ones, create the live ones."""
-        for index in swap.indexes:
-            cur.execute(f"DROP INDEX IF EXISTS {_quoted(index + swap.suffix)}")
-        for statement in swap.index_statements():
-            cur.execute(statement)
-
-
-class PostgresReadModels(ReadModels, PostgresTrackingRecorder):
-    """Read models in PostgreSQL, beside (never inside) the event store's tables."""
-
-    dialect: Dialect = "postgres"
-    swap_lock_timeout = "5s"
-
-    def __init__(self, datastore: PostgresDatastore, schema: Sequence[str]) -> None:
-        super().__init__(datastore, tracking_table_name="projection_tracking")
-        self.sql_create_statements.extend(SQL(s).format() for s in schema)
-        self._table = Identifier(datastore.schema, self.tracking_table_name)
-        self._tracking_statements: dict[str, str] = {}
-
-    def _in_dialect(self, sql: str) -> str:
-        return to_pyformat(sql)
-
-    def _tracking_sql(self, template: str) -> str:
-        """Composed once per template: every write's claim runs one of these, and psycopg
-        would otherwise compose the identifiers again on each execute."""
-        statement = self._tracking_statements.get(template)
-        if statement is None:
-            composed = SQL(to_pyformat(template)).format(tracking=self._table)
-            statement = self._tracking_statements[template] = composed.as_string(None)
-        return statement
-
-    def _lock_for_swap(self, cur: Any, tracking_names: Sequence[str]) -> dict[str, int]:
-        """A bounded wait for the tables, and the tracking rows locked before them in the
-        order the runner takes them, so a live runner mid-batch cannot deadlock the swap."""
-        cur.execute(SQL("SET LOCAL lock_timeout = {0}").format(Literal(self.swap_lock_timeout)))
-        cur.execute(
-            self._tracking_sql(
-                "SELECT application_name, notification_id FROM {tracking}"
-                " WHERE application_name = ANY(:names)"
-                ' ORDER BY application_name COLLATE "C" FOR UPDATE'
-            ),
-            {"names": list(tracking_names)},
-        )
-        return positions(cur.fetchall())
-
-    def _reading(self) -> AbstractContextManager[Any]:
-        """The pool's connections are in autocommit: a lone SELECT is its own transaction,
-        one round trip instead of three (BEGIN, SELECT, ROLLBACK)."""
-        reading: AbstractContextManager[Any] = self.datastore.cursor()
-        return reading
-
-    def _restore_index_names(self, cur: Any, swap: Swap) -> None:
-        """Index (and constraint) names keep the suffix through the rename: take it off."""
-        for table in swap.tables:
-            cur.execute(
-                "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
-                (self.datastore.schema, table),
-            )
-            for row in cur.fetchall():
-                name = row["indexname"]
-                if swap.suffix in name:
-                    cur.execute(
-                        f"ALTER INDEX {_quoted(name)} RENAME TO"
-                        f" {_quoted(name.replace(swap.suffix, ''))}"
-                    )

@@ -9,7 +9,8 @@ from urllib.parse import unquote, urlparse
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
-from projections.store import PostgresReadModels, ReadModelStore, SQLiteReadModels
+from projections.engines import PostgresReadModels, SQLiteReadModels
+from projections.store import ReadModelStore
 from service.key_custody import unusable
 from service.settings import Settings, SettingsError
 from sqlstore.sql import check_writable, create_private_file

@@ -46,7 +46,8 @@ from eventsourcing.tests.persistence import (
     TrackingRecorderTestCase,
 )
 
-from projections.store import PostgresReadModels, ReadModels, SQLiteReadModels
+from projections.engines import PostgresReadModels, SQLiteReadModels
+from projections.store import ReadModels
 from storage.recorders import LedgerRecorder, PostgresLedgerRecorder, SQLiteLedgerRecorder
 from tests.contract.backends import new_ledger, new_postgres_url, postgres_datastore
 from tests.harness import PostgresServer

@@ -23,14 +23,8 @@ from eventsourcing.persistence import IntegrityError, OperationalError, Tracking
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 
-from projections.store import (
-    PostgresReadModels,
-    ReadModelStore,
-    SQLiteReadModels,
-    StaleBatch,
-    Swap,
-    Write,
-)
+from projections.engines import PostgresReadModels, SQLiteReadModels
+from projections.store import ReadModelStore, StaleBatch, Swap, Write
 from tests.contract.backends import new_postgres_url, postgres_datastore
 from tests.harness import PostgresServer
 
