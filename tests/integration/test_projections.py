@@ -6,6 +6,7 @@ Run against SQLite and PostgreSQL alike (the ``service`` fixture is parametrised
 from __future__ import annotations
 
 import contextlib
+import itertools
 import random
 import threading
 from collections.abc import Callable
@@ -105,32 +106,45 @@ def test_unknown_projection_name_is_refused_with_the_known_names(service: Servic
         select(service.runner.projections, "nope")
 
 
+def rebuilds_while(service: Service, times: int, *steps: Callable[[], None]) -> list[BaseException]:
+    """Rebuild every projection ``times`` times while each of ``steps`` runs over and over
+    in a thread of its own; what the steps raised (each thread stops at its first)."""
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def repeat(step: Callable[[], None]) -> None:
+        while not done.is_set():
+            try:
+                step()
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=repeat, args=(step,)) for step in steps]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(times):
+            rebuild(service.crm, service.read_models, service.runner.projections, batch_size=5)
+    finally:
+        done.set()
+        for thread in threads:
+            thread.join()
+    return errors
+
+
 def test_readers_see_complete_read_models_throughout_a_rebuild(service: Service) -> None:
     contacts = write_history(service, random.Random(9), commands=30)
     service.runner.catch_up()
     expected = service.read_models.query("SELECT COUNT(*) AS n FROM contacts_view")[0]["n"]
     assert expected == len(contacts)
     seen: list[int] = []
-    errors: list[BaseException] = []
-    done = threading.Event()
 
     def read() -> None:
-        while not done.is_set():
-            try:
-                rows = service.read_models.query("SELECT COUNT(*) AS n FROM contacts_view")
-                seen.append(rows[0]["n"])
-            except BaseException as exc:
-                errors.append(exc)
-                return
+        rows = service.read_models.query("SELECT COUNT(*) AS n FROM contacts_view")
+        seen.append(rows[0]["n"])
 
-    reader = threading.Thread(target=read)
-    reader.start()
-    try:
-        for _ in range(3):
-            rebuild(service.crm, service.read_models, service.runner.projections, batch_size=5)
-    finally:
-        done.set()
-        reader.join()
+    errors = rebuilds_while(service, 3, read)
 
     assert errors == []
     assert len(seen) > 3
@@ -149,45 +163,22 @@ def test_read_models_never_go_back_in_time_while_commands_race_rebuilds(
     contact, _ = service.contacts.register(tenant.id, "agent", {"full_name": "Sari"})
     service.runner.catch_up()
     seen: list[tuple[int, int]] = []
-    errors: list[BaseException] = []
-    done = threading.Event()
-
     query = "SELECT version FROM contacts_view WHERE id = :id"
+    updates = itertools.count(1)
 
     def write() -> None:
-        n = 0
-        while not done.is_set():
-            n += 1
-            try:
-                changes = {"job_title": f"Juru masak {n}"}
-                update = service.contacts.update(tenant.id, contact.id, "agent", changes, None)
-                service.answer(update)  # read your writes, across the swaps too
-                row = service.read_models.query(query, {"id": str(contact.id)})[0]
-                assert row["version"] >= update.value.version, (row, update.value.version)
-            except BaseException as exc:
-                errors.append(exc)
-                return
+        changes = {"job_title": f"Juru masak {next(updates)}"}
+        update = service.contacts.update(tenant.id, contact.id, "agent", changes, None)
+        service.answer(update)  # read your writes, across the swaps too
+        row = service.read_models.query(query, {"id": str(contact.id)})[0]
+        assert row["version"] >= update.value.version, (row, update.value.version)
 
     def read() -> None:
-        while not done.is_set():
-            try:
-                position = service.runner.positions()["contacts"]
-                version = service.read_models.query(query, {"id": str(contact.id)})[0]["version"]
-                seen.append((position, version))
-            except BaseException as exc:
-                errors.append(exc)
-                return
+        position = service.runner.positions()["contacts"]
+        version = service.read_models.query(query, {"id": str(contact.id)})[0]["version"]
+        seen.append((position, version))
 
-    racing = [threading.Thread(target=write), threading.Thread(target=read)]
-    for thread in racing:
-        thread.start()
-    try:
-        for _ in range(4):
-            rebuild(service.crm, service.read_models, service.runner.projections, batch_size=5)
-    finally:
-        done.set()
-        for thread in racing:
-            thread.join()
+    errors = rebuilds_while(service, 4, write, read)
 
     assert errors == []
     assert len(seen) > 10
