@@ -16,13 +16,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import Principal, authenticate
 from api.fields import one_of
 from api.middleware import send_problem
 from api.problems import ProblemError
+from api.threads import on_thread
 from domain.errors import InvalidField
 from domain.purposes import CATALOGUE
 from service.bootstrap import Service
@@ -111,7 +111,7 @@ class DisclosureMiddleware:
         while the batch commits); else commit it on a worker thread."""
         pending = self.service.record_access_soon(opened)
         if pending is None:
-            await run_in_threadpool(self.service.record_access, opened)
+            await on_thread(self.service.record_access, opened)
         else:
             await asyncio.wrap_future(pending)
 

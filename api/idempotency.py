@@ -20,13 +20,13 @@ import re
 from typing import Any
 from uuid import UUID
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.deps import PLATFORM, Principal, bearer_token, identify
 from api.disclosure import ACCESS_LOG
 from api.middleware import send_problem
+from api.threads import on_thread
 from domain.errors import ProcessingRefused
 from service.bootstrap import Service
 from service.disclosure import AccessLog, named_purpose
@@ -55,7 +55,7 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         token = bearer_token(headers.get("authorization"))
-        caller = await run_in_threadpool(identify, self.service, token) if token else None
+        caller = await on_thread(identify, self.service, token) if token else None
         if caller is None:
             await self.app(scope, receive, send)
             return
@@ -84,7 +84,7 @@ class IdempotencyMiddleware:
         )
         store = self.service.idempotency
         fingerprint = store.fingerprint(identity)
-        claim = await run_in_threadpool(store.claim, namespace, key, fingerprint)
+        claim = await on_thread(store.claim, namespace, key, fingerprint)
         if claim.outcome == "owned":
             # What the route creates takes an id derived from this: see deps.new_aggregate_id.
             seed = f"{claim.ref}:{fingerprint}:{claim.expires_at!r}"
@@ -125,7 +125,7 @@ class IdempotencyMiddleware:
         again: decided anew (a consent withdrawn since refuses it) and recorded anew, by the
         disclosure middleware around this one."""
         if response.receipt is not None:
-            again = await run_in_threadpool(self._disclosed_again, scope, response.receipt, caller)
+            again = await on_thread(self._disclosed_again, scope, response.receipt, caller)
             if isinstance(again, ProcessingRefused):
                 await send_problem(send, 409, again.code, again.title, str(again))
                 return
@@ -185,14 +185,14 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, capture)
         except BaseException:
-            await run_in_threadpool(store.release, namespace, claim)
+            await on_thread(store.release, namespace, claim)
             raise
         response = _stored(captured, receipt(scope))
         try:
             if response is not None and 200 <= response.status < 300:
-                await run_in_threadpool(store.complete, namespace, key, claim, response)
+                await on_thread(store.complete, namespace, key, claim, response)
             else:
-                await run_in_threadpool(store.release, namespace, claim)
+                await on_thread(store.release, namespace, claim)
         except Exception as exc:
             # The command itself succeeded and committed: the caller gets its answer. The
             # key stays pending until its lease runs out (see the README's limits).
