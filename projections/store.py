@@ -191,7 +191,7 @@ class ReadModelStore(Protocol):
 def execute_writes(cur: Any, writes: Sequence[Write], dialect_sql: Callable[[str], str]) -> None:
     """Run the writes in order; a run of the same single-row insert goes as multi-row
     inserts (:func:`as_multi_row`), a run of any other statement as one ``executemany``
-    (one round trip in psycopg's pipeline mode) rather than one round trip per row."""
+    (on the event store's write, queued in its string: :mod:`storage.one_string`)."""
     for sql, group in groupby(writes, key=itemgetter(0)):
         rows = [params for _, params in group]
         if len(rows) == 1:
@@ -328,8 +328,8 @@ class ReadModels(ABC):
     ) -> None:
         """:meth:`advance_on` with both positions given as SQL (a parameter, or a subquery
         the statement evaluates in the write's transaction), its result left to
-        :meth:`advanced_on`: in psycopg's pipeline mode the statement then travels with the
-        ones before it, in their round trip."""
+        :meth:`advanced_on`: on the event store's PostgreSQL write the statement then travels
+        with the insert, in its string (:mod:`storage.one_string`)."""
         names_param: Any = orjson.dumps(list(names)).decode() if self.dialect == "sqlite" else names
         template = _ADVANCE_TOGETHER[self.dialect].format(
             tracking="{tracking}", previous=previous, new=new

@@ -11,7 +11,6 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import psycopg
 from eventsourcing.persistence import (
     InterfaceError,
     OperationalError,
@@ -24,6 +23,7 @@ from eventsourcing.utils import retry
 from psycopg.sql import SQL, Composable, Composed, Identifier
 
 from sqlstore.sql import Dialect, SqlCursor
+from storage import one_string
 from storage.ledger import HEAD, HEAD_POSITION, SCHEMA, InTransaction, LedgerWriter
 
 ENTRY_WITH_EVENT = (
@@ -293,79 +293,82 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        """The library's insert, except that a failure after the INSERT rolls back.
+        """The library's insert, its ledger entries and read-model changes in one
+        transaction, sent as two query strings (:mod:`storage.one_string`): the lock, the
+        NOTIFY, the insert and the reads that travel with it (the ledger head, the claim of
+        the tracking rows); then everything written from what they returned, and the commit.
 
-        ``eventsourcing`` 9.5.6 catches what the steps after the insert raise (here: the
-        ledger entries, the head and its signature, the checkpoint) inside the transaction
-        block, lets the block exit normally, which commits, and re-raises afterwards: half a
-        command would be stored and the head left behind. Here the block is left with
-        :class:`psycopg.Rollback` instead, so nothing of the command is kept (invariant 13).
-        Its ``POSTGRES_ENABLE_DB_FUNCTIONS`` path inserts through a stored procedure that
-        never reaches the ledger, so it is refused.
+        ``eventsourcing`` 9.5.6 catches what the steps after the insert raise inside the
+        transaction block, lets the block exit normally, which commits, and re-raises
+        afterwards: half a command would be stored and the head left behind. Here any
+        failure rolls the transaction back, so nothing of the command is kept (invariant
+        13). Its ``POSTGRES_ENABLE_DB_FUNCTIONS`` path inserts through a stored procedure
+        that never reaches the ledger, so it is refused.
         """
         if self.datastore.enable_db_functions:
             raise ProgrammingError("POSTGRES_ENABLE_DB_FUNCTIONS bypasses the audit ledger")
-        failure: Exception | None = None
-        ids: Sequence[int] | None = None
-        all_applied = False
-        with self.datastore.get_connection() as conn:
-            with conn.pipeline() as pipeline, conn.transaction():
-                with conn.cursor() as curs:
-                    self._insert_events(curs, stored_events, **kwargs)
-                if stored_events:
-                    with conn.cursor() as curs, conn.cursor() as head, conn.cursor() as claim:
-                        try:
-                            self._insert_stored_events(curs, stored_events, **kwargs)
-                            self._read_with_insert(head, claim)
-                            pipeline.sync()  # constraint violations surface here
-                            ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-                            all_applied = self._enter_after_insert(
-                                curs, ids, stored_events, head, claim
-                            )
-                        except Exception as exc:
-                            failure = exc
-                    if failure is not None:
-                        raise psycopg.Rollback
-            if failure is not None:
-                raise failure  # outside the pipeline block, as the library does
-        if all_applied and ids:  # committed: the block above has exited without an error
+        if not stored_events:
+            return None
+        with self.datastore.get_connection() as conn, one_string.transaction(conn) as write:
+            as_cursor: Any = write  # the library's insert asks only for ``execute``
+            self._insert_stored_events(as_cursor, stored_events, **kwargs)
+            inserted_at = write.queued - 1
+            head_at, claim_at = self._read_with_insert(write)
+            results = write.send()  # constraint violations surface here
+            ids = self._inserted_ids(results[inserted_at], stored_events)
+            claimed = None if claim_at is None else results[claim_at]
+            rows = results[head_at].rows
+            all_applied = self._enter_after_insert(
+                write, ids, stored_events, rows[0] if rows else None, claimed
+            )
+        if all_applied:  # committed: the block above has exited without an error
             self.projected_here.reached(ids[-1])
         return ids
 
-    def _read_with_insert(self, head: Any, claim: Any) -> None:
+    def _read_with_insert(self, write: one_string.Statements) -> tuple[int, int | None]:
         """Queue what the ledger and the projections read before they write (the head; the
         claim of the tracking rows, its positions as subqueries), so that both travel with
-        the insert, in its round trip: the table's lock makes the batch's last position
-        the highest stored, and the head is still the one before the batch."""
+        the insert, in its string: the table's lock makes the batch's last position the
+        highest stored, and the head is still the one before the batch. Their indexes."""
         self._require_ledger()
-        head.execute(HEAD)
-        if self.projector is not None:
-            last = f"(SELECT max(notification_id) FROM {self.events_table})"
-            self.projector.claim(claim, HEAD_POSITION, last)
+        head_at = write.execute(HEAD)
+        if self.projector is None:
+            return head_at, None
+        last = f"(SELECT max(notification_id) FROM {self.events_table})"
+        self.projector.claim(write, HEAD_POSITION, last)
+        return head_at, write.queued - 1
+
+    @staticmethod
+    def _inserted_ids(result: one_string.Result, stored_events: Sequence[StoredEvent]) -> list[int]:
+        ids = [int(row["notification_id"]) for row in result.rows]
+        if not (result.status or "").startswith("INSERT") or len(ids) != len(stored_events):
+            raise ProgrammingError(
+                f"Couldn't get all notification IDs (got {len(ids)}, expected"
+                f" {len(stored_events)}; {result.status})"
+            )
+        return ids
 
     def _enter_after_insert(
         self,
-        curs: Any,
-        ids: Sequence[int] | None,
+        write: one_string.Statements,
+        ids: Sequence[int],
         stored_events: Sequence[StoredEvent],
-        head: Any,
-        claim: Any,
+        head_row: dict[str, Any] | None,
+        claimed: one_string.Result | None,
     ) -> bool:
         """:meth:`_enter_in_ledger`, from what :meth:`_read_with_insert` read; whether every
         in-transaction projection was applied with the events."""
-        assert ids is not None
         inserted = list(zip(ids, stored_events, strict=True))
         previous = self._require_ledger().append_after(
-            SqlCursor(curs, self.dialect), head.fetchone(), inserted
+            SqlCursor(write, self.dialect), head_row, inserted
         )
-        if self.projector is not None:
-            advanced = self.projector.claimed(claim, inserted[-1][0])
-            with self._cursor_beside(curs) as beside:
-                self.projector.apply(beside, previous, inserted, advanced)
-            all_applied = previous != 0 and advanced.issuperset(self.projector.names)
-            self.projected_here.committed(curs.connection.info.backend_pid, all_applied)
-            return all_applied
-        return False
+        if self.projector is None or claimed is None:
+            return False
+        advanced = self.projector.claimed(claimed, inserted[-1][0])
+        self.projector.apply(write, previous, inserted, advanced)
+        all_applied = previous != 0 and advanced.issuperset(self.projector.names)
+        self.projected_here.committed(write.connection.info.backend_pid, all_applied)
+        return all_applied
 
     @contextmanager
     def read(self) -> Iterator[SqlCursor]:
@@ -374,11 +377,3 @@ class PostgresLedgerRecorder(LedgerRecorder, PostgresApplicationRecorder):
         command's load reads its snapshot here before its events)."""
         with self.datastore.get_connection() as conn, conn.cursor() as cur:
             yield SqlCursor(cur, self.dialect)
-
-    @contextmanager
-    def _cursor_beside(self, cur: Any) -> Iterator[Any]:
-        """A new cursor on the insert's connection: in psycopg's pipeline mode, a result
-        fetched on the cursor that just ran the ledger's statements can be one of theirs
-        (seen: ``the last operation didn't produce records (INSERT 0 1)``, the head's)."""
-        with cur.connection.cursor() as beside:
-            yield beside
