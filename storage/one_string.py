@@ -88,6 +88,7 @@ class Statements:
         self._client = ClientCursor(conn)
         self._queued: list[str] = []
         self._shown: list[bool] = []  # False for a PREPARE: its result is nobody's
+        self._count = 0  # the statements shown: a PREPARE is not one of them
         self._prepared = _PREPARED.setdefault(conn, _Prepared())
 
     @property
@@ -97,7 +98,7 @@ class Statements:
     @property
     def queued(self) -> int:
         """How many statements are queued: the next one's index."""
-        return sum(self._shown)
+        return self._count
 
     def execute(self, query: Any, params: Any = None, **_options: Any) -> int:
         """Queue ``query`` with ``params`` (options such as ``prepare`` do not apply: every
@@ -121,7 +122,8 @@ class Statements:
     def _queue(self, text: str, *, shown: bool = True) -> int:
         self._queued.append(text)
         self._shown.append(shown)
-        return self.queued - 1
+        self._count += shown
+        return self._count - 1
 
     def executemany(self, query: Any, params_seq: Sequence[Mapping[str, Any]]) -> None:
         for params in params_seq:
@@ -130,7 +132,7 @@ class Statements:
     def send(self) -> list[Result]:
         """Run what is queued as one string; each statement's result, in queue order."""
         text = ";\n".join(self._queued)
-        shown, self._queued, self._shown = self._shown, [], []
+        shown, self._queued, self._shown, self._count = self._shown, [], [], 0
         cur = self._client
         cur.execute(text)  # no parameters: the simple query protocol, many statements
         return [
